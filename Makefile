@@ -1,0 +1,35 @@
+# service-registrator: `make run` runs the agent, `make test` runs every test (both install what they need).
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+
+.PHONY: run test unit lint deps venv fixtures clean
+
+run: venv
+	scripts/run-local
+
+test: deps venv
+	$(BIN)/python -m pytest
+
+unit: venv
+	$(BIN)/python -m pytest tests/unit
+
+lint: venv
+	$(BIN)/ruff check agent tests
+
+deps:
+	scripts/system-deps
+
+venv: $(VENV)/.installed
+
+$(VENV)/.installed: requirements.txt requirements-dev.txt pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q -r requirements.txt -r requirements-dev.txt
+	$(BIN)/pip install -q --no-deps -e .
+	touch $@
+
+fixtures: deps venv
+	$(BIN)/python -m tests.support.record_fixtures
+
+clean:
+	rm -rf $(VENV) .run .pytest_cache

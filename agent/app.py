@@ -1,0 +1,165 @@
+"""The arbiter: signal handlers only enqueue; this loop dispatches them to `handle_*` methods."""
+
+from __future__ import annotations
+
+import datetime
+import logging
+import signal
+from dataclasses import dataclass
+
+import gevent
+import gevent.queue
+
+from agent import __version__
+from agent.commands import Command, LeaseLost, Resync, Shutdown, Wipe
+from agent.config import Config, ConfigError, check_host
+from agent.docker_api import Docker
+from agent.etcd import Etcd, TlsFiles
+from agent.events import EventFollower
+from agent.heartbeat import Heartbeat, LeaseRef
+from agent.http import HttpEndpoint
+from agent.layouts import build_layouts
+from agent.marker import RUNNING, Marker, marker_key
+from agent.startup import claim_host, wait_for
+from agent.writer import Writer
+
+log = logging.getLogger(__name__)
+
+SIGNALS = {signal.SIGTERM: "term", signal.SIGINT: "int", signal.SIGHUP: "hup", signal.SIGUSR2: "usr2"}
+WRITE_TIMEOUT = 5.0
+SHUTDOWN_TIMEOUT = 8.0
+
+
+@dataclass(frozen=True)
+class Exit:
+    code: int
+
+
+class Agent:
+    def __init__(self, config: Config) -> None:
+        self.config = config
+        self.inbox: gevent.queue.Queue = gevent.queue.Queue()
+        self.commands: gevent.queue.Queue = gevent.queue.Queue()
+        self.writer: Writer | None = None
+        self.heartbeat: Heartbeat | None = None
+        self.follower: EventFollower | None = None
+        self._greenlets: dict[str, gevent.Greenlet] = {}
+        self.http: HttpEndpoint | None = None
+
+    def run(self) -> int:
+        for signum in SIGNALS:
+            gevent.signal_handler(signum, self.inbox.put, signum)
+        if self.config.http_addr:
+            self.http = HttpEndpoint(self.config.http_addr, self.status)
+            try:
+                self.http.start()
+            except OSError as exc:
+                log.error("EC_REGISTRATOR_HTTP_ADDR: cannot listen on %s:%d (%s)", *self.config.http_addr,
+                          exc.strerror)
+                return 2
+        self._spawn("startup", self.start)
+        while True:
+            item = self.inbox.get()
+            if isinstance(item, Exit):
+                self._kill_all()
+                return item.code
+            code = getattr(self, "handle_" + SIGNALS[item])()
+            if code is not None:
+                return code
+
+    # -- signals -----------------------------------------------------------------------------------
+    def handle_hup(self) -> None:
+        log.info("SIGHUP: rewriting this host's keys from Docker")
+        self.submit(Resync("SIGHUP"))
+
+    def handle_usr2(self) -> None:
+        log.warning("SIGUSR2: wiping every layout root, all hosts, then registering again")
+        self.submit(Wipe())
+
+    def handle_term(self) -> int:
+        log.info("SIGTERM: removing this host's keys and exiting")
+        return self._shutdown(revoke=True)
+
+    def handle_int(self) -> int:
+        log.info("SIGINT: exiting, keys left in place")
+        return self._shutdown(revoke=False)
+
+    def submit(self, command: Command) -> None:
+        self.commands.put(command)
+
+    def status(self) -> dict[str, float]:
+        """Figures for /metrics and /readyz: ready = first sync done, etcd in step, event stream open."""
+        writer = self.writer.status() if self.writer else {}
+        connected = bool(self.follower and self.follower.connected)
+        ready = bool(writer.get("in_sync")) and connected
+        return {**writer, "docker_events_connected": float(connected), "ready": float(ready)}
+
+    # -- life cycle --------------------------------------------------------------------------------
+    def start(self) -> None:
+        config = self.config
+        docker = wait_for(f"Docker at {config.docker_url}", lambda: Docker(config.docker_url))
+        try:
+            host = config.host or check_host(wait_for("Docker's name", docker.engine_name), "Docker engine name")
+        except ConfigError as exc:
+            log.error("%s (set EC_REGISTRATOR_HOST)", exc)
+            self.inbox.put(Exit(2))
+            return
+        layouts = build_layouts(config, host)
+        etcd = self._etcd(WRITE_TIMEOUT)
+        wait_for(f"etcd at {', '.join(map(str, config.etcd_endpoints))}", etcd.status)
+        key = marker_key(config.etcd_dir, host)
+        lease = LeaseRef(wait_for("a claim on the host", lambda: claim_host(etcd, key, host, config.ttl)))
+        if config.ttl and not lease.id:
+            lease.id = wait_for("a lease", lambda: etcd.lease_grant(config.ttl))
+        log.info("host %s: lease %x (TTL %ds), layouts %s", host, lease.id, config.ttl, ",".join(config.layouts))
+        if config.ttl:
+            self.heartbeat = Heartbeat(self._etcd(max(0.5, min(3.0, config.ttl / 6))), lease, config.ttl,
+                                       lambda lost: self.submit(LeaseLost(lost)))
+            self._spawn("heartbeat", self.heartbeat.run)
+        self.follower = EventFollower(lambda: Docker(config.docker_url), self.submit)
+        wait_for("Docker's event stream", self.follower.open)
+        started = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
+        self.writer = Writer(self.commands, etcd, docker, layouts, Marker(host, lease.id, RUNNING, started, __version__),
+                             key, config.ttl, lease, config.resync)
+        self._spawn("writer", self.writer.run)
+        self._spawn("events", self.follower.run)
+
+    def _etcd(self, timeout: float) -> Etcd:
+        config = self.config
+        return Etcd(config.etcd_endpoints, TlsFiles(config.etcd_cert, config.etcd_key, config.etcd_ca), timeout)
+
+    def _spawn(self, name: str, run: object) -> None:
+        greenlet = gevent.spawn(run)
+        greenlet.link_exception(lambda failed: self._crashed(name, failed))
+        self._greenlets[name] = greenlet
+
+    def _crashed(self, name: str, greenlet: gevent.Greenlet) -> None:
+        log.error("%s stopped unexpectedly: %r", name, greenlet.exception)
+        self.inbox.put(Exit(1))
+
+    def _shutdown(self, revoke: bool) -> int:
+        for name in ("startup", "events"):
+            self._kill(name)
+        writer = self._greenlets.get("writer")
+        if self.writer is None or writer is None:
+            self._kill_all()
+            return 0
+        self.submit(Shutdown(revoke=revoke))
+        writer.join(timeout=SHUTDOWN_TIMEOUT)
+        code = self.writer.exit_code if writer.ready() else 1
+        self._kill_all()
+        return code
+
+    def _kill(self, name: str) -> None:
+        greenlet = self._greenlets.pop(name, None)
+        if greenlet is not None:
+            greenlet.unlink_all()
+            greenlet.kill(block=True, timeout=2)
+
+    def _kill_all(self) -> None:
+        if self.heartbeat:
+            self.heartbeat.stop()
+        if self.http:
+            self.http.stop()
+        for name in list(self._greenlets):
+            self._kill(name)

@@ -1,0 +1,22 @@
+"""Command line: parse the configuration, set up logging, run the agent; exit codes 0, 1, 2."""
+
+from __future__ import annotations
+
+import os
+import sys
+from typing import Sequence
+
+from agent.config import ConfigError, load
+from agent.logs import setup_logging
+
+
+def main(argv: Sequence[str]) -> int:
+    try:
+        config = load(argv, os.environ)
+    except ConfigError as exc:
+        print(f"service-registrator: {exc}", file=sys.stderr)
+        return 2
+    setup_logging(config.log_level, config.log_format)
+    from agent.app import Agent
+
+    return Agent(config).run()

@@ -1,0 +1,38 @@
+"""What the one writer can be asked to do. Everything that changes etcd arrives as one of these."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class ContainerChanged:
+    container_id: str
+    action: str
+
+
+@dataclass(frozen=True)
+class Resync:
+    """Re-read every container from Docker and every key of this host from etcd; fix the difference."""
+
+    reason: str
+
+
+@dataclass(frozen=True)
+class Wipe:
+    """SIGUSR2: delete every enabled layout's root (all hosts), then register this host again."""
+
+
+@dataclass(frozen=True)
+class LeaseLost:
+    lease: int
+
+
+@dataclass(frozen=True)
+class Shutdown:
+    """SIGTERM (revoke=True): remove this host's keys. SIGINT (revoke=False): leave them, mark stopped."""
+
+    revoke: bool
+
+
+Command = ContainerChanged | Resync | Wipe | LeaseLost | Shutdown

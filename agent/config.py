@@ -1,0 +1,264 @@
+"""Configuration: CLI flag > environment variable (or its seed alias) > default (SPEC §2)."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+from dataclasses import dataclass
+from typing import Mapping, Sequence
+
+from agent import __version__
+
+RESERVED_HOSTS = frozenset({"containers", "hosts", "labels", "agents"})
+KNOWN_LAYOUTS = ("ec",)  # "backends" (SPEC §4) lands with issue 4
+LOG_LEVELS = ("debug", "info", "warning", "error")
+MIN_LEASE_TTL = 2  # etcd raises shorter TTLs to its own minimum anyway
+
+
+class ConfigError(Exception):
+    """A bad setting: the message names the variable and the expected form."""
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    scheme: str
+    host: str
+    port: int
+
+    def __str__(self) -> str:
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"{self.scheme}://{host}:{self.port}"
+
+
+@dataclass(frozen=True)
+class Config:
+    docker_url: str
+    etcd_endpoints: tuple[Endpoint, ...]
+    etcd_cert: str | None
+    etcd_key: str | None
+    etcd_ca: str | None
+    etcd_dir: str
+    host: str | None
+    ttl: int
+    layouts: tuple[str, ...]
+    backends_dir: str
+    host_ip: str | None
+    etcd_user: str | None
+    etcd_password: str | None
+    resync: int
+    http_addr: tuple[str, int] | None
+    log_level: str
+    log_format: str
+
+    def __repr__(self) -> str:  # never print the password
+        return f"Config(host={self.host!r}, etcd={[str(e) for e in self.etcd_endpoints]}, ttl={self.ttl})"
+
+
+@dataclass(frozen=True)
+class Setting:
+    """One setting: its flag, its environment variable and aliases, default and help."""
+
+    flag: str
+    env: str
+    default: str | None
+    help: str
+    aliases: tuple[str, ...] = ()
+    secret: bool = False
+
+
+SETTINGS = (
+    Setting("--docker-socket", "EC_REGISTRATOR_DOCKER_SOCKET", "/var/run/docker.sock",
+            "Docker socket path; DOCKER_HOST (tcp:// or unix://), when set, wins"),
+    Setting("--etcd-hosts", "EC_REGISTRATOR_ETCD_HOSTS", "localhost:2379",
+            "comma list of host:port or http(s)://host:port", ("EC_ETCD_HOSTS", "ETCD_HOST")),
+    Setting("--etcd-cert", "EC_REGISTRATOR_ETCD_CERT", None, "TLS client certificate file (implies https)"),
+    Setting("--etcd-key", "EC_REGISTRATOR_ETCD_KEY", None, "TLS client key file (implies https)"),
+    Setting("--etcd-ca", "EC_REGISTRATOR_ETCD_CA", None, "TLS CA chain file (implies https)"),
+    Setting("--etcd-dir", "EC_REGISTRATOR_ETCD_DIR", "registry", "root directory of the ec layout"),
+    Setting("--host", "EC_REGISTRATOR_HOST", None,
+            "host name the containers are filed under (default: Docker engine's name)", ("EC_HOST",)),
+    Setting("--ttl", "EC_REGISTRATOR_TTL", "30", "lease TTL in seconds; 0 = no lease, keys are permanent"),
+    Setting("--layouts", "EC_REGISTRATOR_LAYOUTS", "ec", "comma list of layouts: ec, backends"),
+    Setting("--backends-dir", "EC_REGISTRATOR_BACKENDS_DIR", "backends", "root of the backends layout"),
+    Setting("--host-ip", "EC_REGISTRATOR_HOST_IP", None, "address published in the backends layout",
+            ("HOST_IP",)),
+    Setting("--etcd-user", "EC_REGISTRATOR_ETCD_USER", None, "etcd user name"),
+    Setting("--etcd-password", "EC_REGISTRATOR_ETCD_PASSWORD", None, "etcd password", secret=True),
+    Setting("--etcd-password-file", "EC_REGISTRATOR_ETCD_PASSWORD_FILE", None, "file holding the etcd password"),
+    Setting("--resync", "EC_REGISTRATOR_RESYNC", "60", "seconds between full anti-entropy comparisons; 0 = off"),
+    Setting("--http-addr", "EC_REGISTRATOR_HTTP_ADDR", "0.0.0.0:9479",
+            "address of /metrics, /healthz, /readyz; empty = off"),
+    Setting("--log-level", "EC_REGISTRATOR_LOG_LEVEL", "info", "debug, info, warning or error"),
+    Setting("--log-format", "EC_REGISTRATOR_LOG_FORMAT", "text", "text or json"),
+)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="service-registrator",
+        description="Registers this Docker host's running containers in etcd v3 under one host lease.",
+        epilog="Signals: SIGINT stop (keys kept), SIGTERM stop and remove this host's keys, "
+        "SIGHUP rewrite this host's keys, SIGUSR2 wipe every layout root and re-register.",
+    )
+    parser.add_argument("--version", action="version", version=f"service-registrator {__version__}")
+    for setting in SETTINGS:
+        default = "(unset)" if setting.default is None or setting.secret else setting.default
+        names = ", ".join((setting.env,) + setting.aliases)
+        parser.add_argument(setting.flag, dest=setting.env, metavar="VALUE",
+                            help=f"{setting.help} [env {names}; default {default}]")
+    return parser
+
+
+def raw_settings(argv: Sequence[str], environ: Mapping[str, str]) -> dict[str, str | None]:
+    """Each setting's text, taken from its flag, else its variable, else an alias, else the default."""
+    flags = vars(build_parser().parse_args(list(argv)))
+    raw: dict[str, str | None] = {}
+    for setting in SETTINGS:
+        value = flags.get(setting.env)
+        for name in (setting.env,) + setting.aliases:
+            if value is None:
+                value = environ.get(name)
+        raw[setting.env] = setting.default if value is None else value
+    return raw
+
+
+def load(argv: Sequence[str], environ: Mapping[str, str]) -> Config:
+    raw = raw_settings(argv, environ)
+    cert, key, ca = (_existing_file(raw, f"EC_REGISTRATOR_ETCD_{part}") for part in ("CERT", "KEY", "CA"))
+    layouts = _layouts(raw["EC_REGISTRATOR_LAYOUTS"] or "")
+    config = Config(
+        docker_url=_docker_url(raw["EC_REGISTRATOR_DOCKER_SOCKET"] or "", environ.get("DOCKER_HOST")),
+        etcd_endpoints=_endpoints(raw["EC_REGISTRATOR_ETCD_HOSTS"] or "", secure=bool(cert or key or ca)),
+        etcd_cert=cert,
+        etcd_key=key,
+        etcd_ca=ca,
+        etcd_dir=_root("EC_REGISTRATOR_ETCD_DIR", raw["EC_REGISTRATOR_ETCD_DIR"]),
+        host=_host(raw["EC_REGISTRATOR_HOST"]),
+        ttl=_ttl(raw["EC_REGISTRATOR_TTL"] or ""),
+        layouts=layouts,
+        backends_dir=_root("EC_REGISTRATOR_BACKENDS_DIR", raw["EC_REGISTRATOR_BACKENDS_DIR"]),
+        host_ip=raw["EC_REGISTRATOR_HOST_IP"] or None,
+        etcd_user=raw["EC_REGISTRATOR_ETCD_USER"] or None,
+        etcd_password=_password(raw),
+        resync=_whole_number("EC_REGISTRATOR_RESYNC", raw["EC_REGISTRATOR_RESYNC"] or ""),
+        http_addr=_http_addr(raw["EC_REGISTRATOR_HTTP_ADDR"] or ""),
+        log_level=_choice("EC_REGISTRATOR_LOG_LEVEL", raw["EC_REGISTRATOR_LOG_LEVEL"] or "", LOG_LEVELS),
+        log_format=_choice("EC_REGISTRATOR_LOG_FORMAT", raw["EC_REGISTRATOR_LOG_FORMAT"] or "", ("text", "json")),
+    )
+    _check_layout_needs(config)
+    return config
+
+
+def check_host(host: str, source: str) -> str:
+    """A host name is a path segment of its own: not empty and not one of the reserved words."""
+    if not host:
+        raise ConfigError(f"{source}: expected a non-empty host name")
+    if host in RESERVED_HOSTS:
+        raise ConfigError(f"{source}: {host!r} is reserved; expected a host name other than "
+                          + ", ".join(sorted(RESERVED_HOSTS)))
+    return host
+
+
+def _host(value: str | None) -> str | None:
+    return None if value is None else check_host(value, "EC_REGISTRATOR_HOST")
+
+
+def _docker_url(socket_path: str, docker_host: str | None) -> str:
+    if docker_host:
+        if not re.match(r"^(unix|tcp)://.+", docker_host):
+            raise ConfigError(f"DOCKER_HOST: expected tcp://host:port or unix:///path, got {docker_host!r}")
+        return docker_host
+    if not socket_path.startswith("/"):
+        raise ConfigError(f"EC_REGISTRATOR_DOCKER_SOCKET: expected an absolute socket path, got {socket_path!r}")
+    return "unix://" + socket_path
+
+
+_ENDPOINT = re.compile(r"^(?:(?P<scheme>https?)://)?(?P<host>\[[0-9a-fA-F:.]+\]|[A-Za-z0-9_.-]+):(?P<port>\d{1,5})/?$")
+
+
+def _endpoints(text: str, secure: bool) -> tuple[Endpoint, ...]:
+    endpoints = []
+    for item in (part.strip() for part in text.split(",")):
+        match = _ENDPOINT.match(item)
+        if not match or not 0 < int(match["port"]) < 65536:
+            raise ConfigError("EC_REGISTRATOR_ETCD_HOSTS: expected a comma list of host:port or "
+                              f"http(s)://host:port, got {text!r}")
+        scheme = match["scheme"] or ("https" if secure else "http")
+        endpoints.append(Endpoint(scheme, match["host"].strip("[]"), int(match["port"])))
+    return tuple(endpoints)
+
+
+def _existing_file(raw: Mapping[str, str | None], name: str) -> str | None:
+    path = raw[name]
+    if path and not os.path.isfile(path):
+        raise ConfigError(f"{name}: expected a readable file, {path!r} does not exist")
+    return path or None
+
+
+def _root(name: str, value: str | None) -> str:
+    """`registry`, `/registry` and `/registry/` all name the root `/registry`."""
+    parts = [part for part in (value or "").split("/") if part]
+    if not parts or any(part in (".", "..") for part in parts):
+        raise ConfigError(f"{name}: expected a directory name such as 'registry', got {value!r}")
+    return "/" + "/".join(parts)
+
+
+def _whole_number(name: str, text: str) -> int:
+    if not text.strip().isdigit():
+        raise ConfigError(f"{name}: expected a whole number of seconds (0 or more), got {text!r}")
+    return int(text)
+
+
+def _ttl(text: str) -> int:
+    ttl = _whole_number("EC_REGISTRATOR_TTL", text)
+    if 0 < ttl < MIN_LEASE_TTL:
+        raise ConfigError(f"EC_REGISTRATOR_TTL: expected 0 or at least {MIN_LEASE_TTL} seconds, got {text!r}")
+    return ttl
+
+
+def _layouts(text: str) -> tuple[str, ...]:
+    names = tuple(dict.fromkeys(part.strip() for part in text.split(",")))
+    if not names or any(name not in KNOWN_LAYOUTS for name in names):
+        raise ConfigError(f"EC_REGISTRATOR_LAYOUTS: expected a comma list of {', '.join(KNOWN_LAYOUTS)}, got {text!r}")
+    return names
+
+
+def _http_addr(text: str) -> tuple[str, int] | None:
+    if not text:
+        return None
+    host, _, port = text.rpartition(":")
+    if not port.isdigit() or not 0 <= int(port) < 65536:
+        raise ConfigError(f"EC_REGISTRATOR_HTTP_ADDR: expected host:port or empty, got {text!r}")
+    return host.strip("[]") or "0.0.0.0", int(port)
+
+
+def _choice(name: str, text: str, choices: tuple[str, ...]) -> str:
+    value = text.lower()
+    if value not in choices:
+        raise ConfigError(f"{name}: expected one of {', '.join(choices)}, got {text!r}")
+    return value
+
+
+def _password(raw: Mapping[str, str | None]) -> str | None:
+    path = raw["EC_REGISTRATOR_ETCD_PASSWORD_FILE"]
+    if not path:
+        return raw["EC_REGISTRATOR_ETCD_PASSWORD"] or None
+    try:
+        with open(path, encoding="utf-8") as handle:
+            return handle.read().rstrip("\r\n")
+    except OSError as exc:
+        raise ConfigError(f"EC_REGISTRATOR_ETCD_PASSWORD_FILE: expected a readable file ({exc.strerror})") from None
+
+
+def _check_layout_needs(config: Config) -> None:
+    if config.etcd_password and not config.etcd_user:
+        raise ConfigError("EC_REGISTRATOR_ETCD_USER: expected a user name when a password is given")
+    if len(config.layouts) > 1 and _nested(config.etcd_dir, config.backends_dir):
+        raise ConfigError("EC_REGISTRATOR_BACKENDS_DIR: expected a root apart from EC_REGISTRATOR_ETCD_DIR, "
+                          f"got {config.backends_dir!r} and {config.etcd_dir!r}")
+
+
+def _nested(first: str, second: str) -> bool:
+    return (first + "/").startswith(second + "/") or (second + "/").startswith(first + "/")
+

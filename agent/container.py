@@ -1,0 +1,56 @@
+"""Pure questions about one `docker inspect` dict: is it to be registered, and how to name it in logs."""
+
+from __future__ import annotations
+
+from typing import Any, Mapping
+
+Inspect = Mapping[str, Any]
+
+TRUE_WORDS = frozenset({"1", "true", "yes", "on", "y", "t"})
+
+
+def container_id(inspect: Inspect) -> str:
+    return str(inspect["Id"])
+
+
+def container_name(inspect: Inspect) -> str:
+    name = str(inspect.get("Name") or "")
+    return name[1:] if name.startswith("/") else name
+
+
+def describe(inspect: Inspect) -> str:
+    """`name (short id)`: how every log line names a container."""
+    return f"{container_name(inspect)} ({container_id(inspect)[:12]})"
+
+
+def labels(inspect: Inspect) -> dict[str, str]:
+    return dict((inspect.get("Config") or {}).get("Labels") or {})
+
+
+def environment(inspect: Inspect) -> dict[str, str]:
+    pairs = (item.partition("=") for item in (inspect.get("Config") or {}).get("Env") or [])
+    return {name: value for name, _, value in pairs}
+
+
+def service_settings(inspect: Inspect) -> dict[str, str]:
+    """The container's environment and labels merged, a label winning over a variable of the same name."""
+    return {**environment(inspect), **labels(inspect)}
+
+
+def is_ignored(inspect: Inspect) -> bool:
+    return service_settings(inspect).get("SERVICE_IGNORE", "").strip().lower() in TRUE_WORDS
+
+
+def health_status(inspect: Inspect) -> str | None:
+    health = (inspect.get("State") or {}).get("Health")
+    return health.get("Status") if health else None
+
+
+def is_registrable(inspect: Inspect) -> bool:
+    """Running, not paused, healthy when it has a healthcheck, and not SERVICE_IGNOREd."""
+    state = inspect.get("State") or {}
+    if not state.get("Running") or state.get("Paused"):
+        return False
+    if health_status(inspect) not in (None, "healthy"):
+        return False
+    return not is_ignored(inspect)

@@ -1,0 +1,53 @@
+"""What this host wants in etcd, grouped by container (and the agent marker), with shared keys counted."""
+
+from __future__ import annotations
+
+from typing import Iterable, Mapping
+
+MARKER_GROUP = ""  # the group of the agent marker; container groups are container ids
+
+
+class DesiredState:
+    def __init__(self) -> None:
+        self._groups: dict[str, dict[str, str]] = {}
+        self._owners: dict[str, set[str]] = {}
+
+    def group(self, name: str) -> dict[str, str]:
+        return dict(self._groups.get(name, {}))
+
+    def group_names(self) -> list[str]:
+        return list(self._groups)
+
+    def container_ids(self) -> set[str]:
+        return {name for name in self._groups if name != MARKER_GROUP}
+
+    def replace(self, name: str, keys: Mapping[str, str]) -> set[str]:
+        """Set one group's keys; returns every key whose desired value may have changed."""
+        old = self._groups.pop(name, {})
+        for key in old:
+            owners = self._owners[key]
+            owners.discard(name)
+            if not owners:
+                del self._owners[key]
+        if keys:
+            self._groups[name] = dict(keys)
+            for key in keys:
+                self._owners.setdefault(key, set()).add(name)
+        return set(old) | set(keys)
+
+    def reset(self, groups: Mapping[str, Mapping[str, str]]) -> None:
+        for name in list(self._groups):
+            if name not in groups:
+                self.replace(name, {})
+        for name, keys in groups.items():
+            self.replace(name, keys)
+
+    def values(self, keys: Iterable[str]) -> dict[str, str]:
+        """The desired value of each of `keys` that any group wants (the lowest group name wins)."""
+        return {key: self._groups[min(self._owners[key])][key] for key in keys if key in self._owners}
+
+    def everything(self) -> dict[str, str]:
+        return self.values(list(self._owners))
+
+    def __contains__(self, key: str) -> bool:
+        return key in self._owners

@@ -1,0 +1,82 @@
+"""The Docker adapter: the only module that imports docker. The agent only reads (GET and events)."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any, Iterator
+
+import docker
+import docker.errors
+import requests
+
+from agent.container import Inspect
+
+log = logging.getLogger(__name__)
+
+EVENT_FILTERS = {"type": ["container", "network"]}
+# Container actions that can change what a container's keys are. Health checks also emit exec_* events
+# every interval; those are ignored, the resulting health_status event is what counts.
+CONTAINER_ACTIONS = frozenset({"start", "die", "stop", "kill", "pause", "unpause", "destroy", "rename",
+                               "restart", "update", "oom"})
+NETWORK_ACTIONS = frozenset({"connect", "disconnect"})
+
+
+class DockerUnavailable(Exception):
+    """The daemon cannot be reached or answered with a server error."""
+
+
+def affected_container(event: dict[str, Any]) -> str | None:
+    """The container id whose keys an event may change, or None for events that change nothing."""
+    action = str(event.get("Action") or event.get("status") or "")
+    actor = event.get("Actor") or {}
+    if event.get("Type") == "container" and (action in CONTAINER_ACTIONS or action.startswith("health_status")):
+        return actor.get("ID") or event.get("id")
+    if event.get("Type") == "network" and action in NETWORK_ACTIONS:
+        return (actor.get("Attributes") or {}).get("container")
+    return None
+
+
+class Docker:
+    def __init__(self, base_url: str, timeout: float = 30) -> None:
+        try:
+            self._api = docker.APIClient(base_url=base_url, version="auto", timeout=timeout)
+        except (docker.errors.DockerException, requests.RequestException) as exc:
+            raise DockerUnavailable(f"Docker at {base_url}: {exc}") from None
+
+    def engine_name(self) -> str:
+        return str(self._call(self._api.info)["Name"])
+
+    def running_ids(self) -> list[str]:
+        return [item["Id"] for item in self._call(self._api.containers, filters={"status": "running"})]
+
+    def inspect(self, cid: str) -> Inspect | None:
+        """The container's inspect dict; None when it no longer exists."""
+        try:
+            return self._call(self._api.inspect_container, cid)
+        except docker.errors.NotFound:
+            return None
+
+    def events(self, since: float | None) -> Iterator[dict[str, Any]]:
+        """Opens the event stream now (so nothing after this call is missed); iterate to read it."""
+        stream = self._call(self._api.events, since=since, filters=EVENT_FILTERS, decode=True)
+        return self._read(stream)
+
+    @staticmethod
+    def _read(stream: Iterator[dict[str, Any]]) -> Iterator[dict[str, Any]]:
+        try:
+            yield from stream
+        except (requests.RequestException, docker.errors.APIError, OSError) as exc:
+            raise DockerUnavailable(f"event stream: {exc}") from None
+        raise DockerUnavailable("event stream ended")
+
+    def close(self) -> None:
+        self._api.close()
+
+    @staticmethod
+    def _call(method: Any, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return method(*args, **kwargs)
+        except docker.errors.NotFound:
+            raise
+        except (requests.RequestException, docker.errors.APIError, OSError) as exc:
+            raise DockerUnavailable(str(exc)) from None

@@ -1,0 +1,54 @@
+"""The EventFollower greenlet: turns Docker events into writer commands, reconnecting after outages."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any, Callable, Iterator
+
+import gevent
+
+from agent.commands import Command, ContainerChanged, Resync
+from agent.docker_api import Docker, DockerUnavailable, affected_container
+
+log = logging.getLogger(__name__)
+
+MAX_RECONNECT_DELAY = 10.0
+
+
+class EventFollower:
+    def __init__(self, connect: Callable[[], Docker], submit: Callable[[Command], None]) -> None:
+        self._connect = connect
+        self._submit = submit
+        self._since: float | None = None
+        self._stream: Iterator[dict[str, Any]] | None = None
+        self.connected = False
+
+    def open(self) -> None:
+        """Open the stream before the first full sync, so no event between list and follow is missed."""
+        self._stream = self._connect().events(self._since)
+        self.connected = True
+
+    def run(self) -> None:
+        delay = 0.5
+        while True:
+            try:
+                if self._stream is None:
+                    self.open()
+                    log.info("Docker event stream reconnected; replaying events since %s", self._since)
+                    self._submit(Resync("Docker reconnected"))
+                    delay = 0.5
+                self._follow(self._stream)
+            except DockerUnavailable as exc:
+                self._stream, self.connected = None, False
+                log.warning("Docker event stream lost (%s); reconnecting in %.1fs", exc, delay)
+                gevent.sleep(delay)
+                delay = min(delay * 2, MAX_RECONNECT_DELAY)
+
+    def _follow(self, stream: Iterator[dict[str, Any]]) -> None:
+        for event in stream:
+            self._since = int(event.get("timeNano") or 0) / 1e9 or self._since
+            cid = affected_container(event)
+            if cid:
+                action = str(event.get("Action") or event.get("status"))
+                log.debug("event %s %s", action, cid[:12])
+                self._submit(ContainerChanged(cid, action))

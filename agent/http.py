@@ -1,0 +1,50 @@
+"""The HTTP endpoint (EC_REGISTRATOR_HTTP_ADDR): /healthz, /readyz and a minimal /metrics."""
+
+from __future__ import annotations
+
+import logging
+from typing import Callable, Iterable
+
+from gevent.pywsgi import WSGIServer
+
+from agent import __version__
+
+log = logging.getLogger(__name__)
+
+Status = Callable[[], dict[str, float]]
+
+
+def metrics_text(status: dict[str, float]) -> str:
+    lines = [f'service_registrator_build_info{{version="{__version__}"}} 1']
+    lines += [f"service_registrator_{name} {value:g}" for name, value in sorted(status.items())]
+    return "\n".join(lines) + "\n"
+
+
+class HttpEndpoint:
+    """Serves the agent's liveness, readiness and figures; `status` is read on every request."""
+
+    def __init__(self, address: tuple[str, int], status: Status) -> None:
+        self._status = status
+        self._server = WSGIServer(address, self._app, log=None, error_log=log)
+
+    def start(self) -> None:
+        self._server.start()
+        log.info("serving /metrics, /healthz, /readyz on %s:%d", *self._server.address[:2])
+
+    def stop(self) -> None:
+        self._server.stop(timeout=1)
+
+    def _app(self, environ: dict, start_response: Callable) -> Iterable[bytes]:
+        path = environ.get("PATH_INFO", "")
+        status = self._status()
+        if path == "/healthz":
+            code, body = "200 OK", "ok\n"
+        elif path == "/readyz":
+            ready = bool(status.get("ready"))
+            code, body = ("200 OK", "ready\n") if ready else ("503 Service Unavailable", "not ready\n")
+        elif path == "/metrics":
+            code, body = "200 OK", metrics_text(status)
+        else:
+            code, body = "404 Not Found", "not found\n"
+        start_response(code, [("Content-Type", "text/plain; version=0.0.4; charset=utf-8")])
+        return [body.encode()]

@@ -1,0 +1,37 @@
+"""Key layouts. A layout is a pure mapping from one container's inspect dict to the keys it wants.
+
+The rest of the agent only sees the `Layout` protocol; `build_layouts` is the one place that knows which
+layouts exist.
+"""
+
+from __future__ import annotations
+
+from typing import Collection, Mapping, Protocol
+
+from agent.config import Config
+from agent.container import Inspect
+
+OWN, INDEX = 0, 1  # ranks: a container's own keys are written before its index keys, deleted after them
+
+
+class Layout(Protocol):
+    name: str
+    root: str
+
+    def container_keys(self, inspect: Inspect) -> dict[str, str]:
+        """Every key this layout writes for one registrable container, own keys first."""
+
+    def rank(self, key: str) -> int:
+        """OWN or INDEX: decides write order inside a change."""
+
+    def owned(self, kvs: Mapping[str, str], container_ids: Collection[str]) -> set[str]:
+        """Which of the keys read under `root` belong to this host, judged from the keys alone."""
+
+
+def build_layouts(config: Config, host: str) -> list[Layout]:
+    from agent.layouts.ec import EcLayout
+
+    makers = {
+        "ec": lambda: EcLayout(config.etcd_dir, host),
+    }
+    return [makers[name]() for name in config.layouts]

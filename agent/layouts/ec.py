@@ -1,0 +1,90 @@
+"""The ec layout of ec.service-registrator (SPEC §3)."""
+
+from __future__ import annotations
+
+from typing import Any, Collection, Mapping
+
+from agent.container import Inspect, container_id, container_name, labels
+from agent.escape import escape_segment
+from agent.layouts import INDEX, OWN
+
+
+def network_ip(inspect: Inspect) -> str:
+    """`.NetworkSettings.IPAddress`, else the first network's (by name) address, else ""."""
+    settings = inspect.get("NetworkSettings") or {}
+    if settings.get("IPAddress"):
+        return str(settings["IPAddress"])
+    networks: Mapping[str, Any] = settings.get("Networks") or {}
+    for name in sorted(networks):
+        return str((networks[name] or {}).get("IPAddress") or "")
+    return ""
+
+
+def port_keys(base: str, inspect: Inspect) -> dict[str, str]:
+    keys: dict[str, str] = {}
+    ports: Mapping[str, Any] = (inspect.get("NetworkSettings") or {}).get("Ports") or {}
+    for spec, bindings in ports.items():
+        port, _, proto = spec.partition("/")
+        proto = (proto or "tcp").lower()
+        first = (bindings or [{}])[0] or {}
+        block = f"{base}/network/ports/{escape_segment(port)}-{escape_segment(proto)}"
+        keys[f"{block}/intPort"] = port
+        keys[f"{block}/extPort"] = str(first.get("HostPort") or "")
+        keys[f"{block}/extIp"] = str(first.get("HostIp") or "")
+        keys[f"{block}/proto"] = proto
+    return keys
+
+
+class EcLayout:
+    name = "ec"
+
+    def __init__(self, root: str, host: str) -> None:
+        self.root = root
+        self.host = host
+        self._host_segment = escape_segment(host)
+        self._containers = f"{root}/containers/"
+        self._host_prefixes = (f"{root}/hosts/{self._host_segment}/", f"{root}/{self._host_segment}/")
+
+    def container_keys(self, inspect: Inspect) -> dict[str, str]:
+        cid = container_id(inspect)
+        name = container_name(inspect)
+        base = f"{self._containers}{cid}"
+        container_labels = labels(inspect)
+        keys = {
+            f"{base}/id": cid,
+            f"{base}/created": str(inspect.get("Created") or ""),
+            f"{base}/state": str((inspect.get("State") or {}).get("Status") or ""),
+            f"{base}/image": str((inspect.get("Config") or {}).get("Image") or ""),
+            f"{base}/name": name,
+            f"{base}/host": self.host,
+        }
+        keys.update({f"{base}/labels/{escape_segment(label)}": str(value) for label, value in container_labels.items()})
+        keys[f"{base}/network/ip"] = network_ip(inspect)
+        keys.update(port_keys(base, inspect))
+        for prefix in self._host_prefixes:
+            keys[prefix + escape_segment(name)] = cid
+        for label, value in container_labels.items():
+            keys[f"{self.root}/labels/{escape_segment(label)}/{cid}"] = str(value)
+        return keys
+
+    def rank(self, key: str) -> int:
+        return OWN if key.startswith(self._containers) else INDEX
+
+    def owned(self, kvs: Mapping[str, str], container_ids: Collection[str]) -> set[str]:
+        ids = set(container_ids) | self._ids_filed_under_host(kvs)
+        labels_prefix = f"{self.root}/labels/"
+        return {
+            key for key in kvs
+            if key.startswith(self._host_prefixes)
+            or (key.startswith(self._containers) and key[len(self._containers):].split("/", 1)[0] in ids)
+            or (key.startswith(labels_prefix) and key.rsplit("/", 1)[-1] in ids)
+        }
+
+    def _ids_filed_under_host(self, kvs: Mapping[str, str]) -> set[str]:
+        ids = {value for key, value in kvs.items() if key.startswith(self._host_prefixes)}
+        ids.update(
+            key[len(self._containers):-len("/host")] for key, value in kvs.items()
+            if key.startswith(self._containers) and key.endswith("/host") and value == self.host
+            and key.count("/") == self._containers.count("/") + 1
+        )
+        return ids

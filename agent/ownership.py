@@ -1,0 +1,50 @@
+"""Which keys read from etcd belong to this host, and what they hold as far as the planner cares."""
+
+from __future__ import annotations
+
+from typing import Collection, Iterable, Mapping, Protocol, Sequence
+
+from agent.layouts import Layout
+
+
+class StoredKey(Protocol):
+    key: str
+    value: str
+    lease: int
+
+
+class ForeignLease:
+    """Stands for the value of a key held by another lease: equal to nothing, so it gets put again."""
+
+    def __eq__(self, other: object) -> bool:
+        return False
+
+    def __hash__(self) -> int:
+        return 0
+
+    def __repr__(self) -> str:
+        return "<foreign lease>"
+
+
+FOREIGN_LEASE = ForeignLease()
+
+
+def owned_keys(stored: Iterable[StoredKey], layouts: Sequence[Layout], container_ids: Collection[str],
+               lease: int, marker_key: str) -> dict[str, object]:
+    """This host's keys: those on its lease, its marker, and those its layouts recognise as its own.
+
+    A key this host owns but that is held by another lease (or none, while we use one) maps to
+    FOREIGN_LEASE, so that the planner writes it again with ours.
+    """
+    by_key = {item.key: item for item in stored}
+    values = {key: item.value for key, item in by_key.items()}
+    mine = {key for key, item in by_key.items() if lease and item.lease == lease}
+    mine.update(key for key in (marker_key,) if key in by_key)
+    for layout in layouts:
+        mine |= layout.owned(_under(values, layout.root), container_ids)
+    return {key: by_key[key].value if by_key[key].lease == lease else FOREIGN_LEASE for key in mine}
+
+
+def _under(values: Mapping[str, str], root: str) -> dict[str, str]:
+    prefix = root + "/"
+    return {key: value for key, value in values.items() if key.startswith(prefix)}

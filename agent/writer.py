@@ -1,0 +1,264 @@
+"""The one writer: every etcd change of this host goes through `Writer`, one command at a time, in order."""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Mapping, Sequence
+
+import gevent.event
+import gevent.pool
+import gevent.queue
+
+from agent.commands import Command, ContainerChanged, LeaseLost, Resync, Shutdown, Wipe
+from agent.container import Inspect, container_id, describe, is_registrable
+from agent.desired import MARKER_GROUP, DesiredState
+from agent.docker_api import Docker, DockerUnavailable
+from agent.etcd import Etcd, EtcdRequestError, EtcdUnavailable, LeaseNotFound
+from agent.heartbeat import LeaseRef
+from agent.layouts import Layout
+from agent.marker import STOPPED, Marker
+from agent.ownership import owned_keys
+from agent.plan import Plan, Put, diff, transactions
+
+log = logging.getLogger(__name__)
+
+INSPECT_CONCURRENCY = 16
+RETRY_DELAY = 0.5
+STALE_GROUP = "stale keys"
+
+
+class Writer:
+    def __init__(self, commands: gevent.queue.Queue, etcd: Etcd, docker: Docker, layouts: Sequence[Layout],
+                 marker: Marker, marker_key: str, ttl: int, lease: LeaseRef, resync_every: int) -> None:
+        self._commands = commands
+        self._etcd = etcd
+        self._docker = docker
+        self._layouts = layouts
+        self._marker = marker
+        self._marker_key = marker_key
+        self._ttl = ttl
+        self._lease = lease
+        self._resync_every = resync_every
+        self._desired = DesiredState()
+        self._written: dict[str, str] = {}
+        self._names: dict[str, str] = {}
+        self._dirty = True  # etcd must be compared in full before single changes can be trusted
+        self._retry_at = 0.0
+        self._next_resync = 0.0
+        self.exit_code = 0
+        self.synced = gevent.event.Event()
+
+    # -- loop --------------------------------------------------------------------------------------
+    def run(self) -> None:
+        self._desired.replace(MARKER_GROUP, {self._marker_key: self._marker.encode()})
+        self.handle_resync(Resync("start"))
+        while True:
+            command = self._next_command()
+            if isinstance(command, Shutdown):
+                self.handle_shutdown(command)
+                return
+            self._dispatch(command)
+
+    def _next_command(self) -> Command:
+        """The next queued command; a periodic resync when one is due; retries etcd while out of step."""
+        while True:
+            now = time.monotonic()
+            if self._resync_every and now >= self._next_resync:
+                return Resync("periodic")
+            if self._dirty and now >= self._retry_at:
+                self._reconcile("retry")
+            try:
+                return self._commands.get(timeout=self._wait_time())
+            except gevent.queue.Empty:
+                continue
+
+    def _wait_time(self) -> float | None:
+        deadlines = ([self._retry_at] if self._dirty else []) + ([self._next_resync] if self._resync_every else [])
+        return max(0.0, min(deadlines) - time.monotonic()) if deadlines else None
+
+    def _dispatch(self, command: Command) -> None:
+        handlers = {ContainerChanged: self.handle_container, Resync: self.handle_resync,
+                    Wipe: self.handle_wipe, LeaseLost: self.handle_lease_lost}
+        handlers[type(command)](command)  # type: ignore[operator]
+
+    def status(self) -> dict[str, float]:
+        return {"registered_containers": float(len(self._desired.container_ids())),
+                "written_keys": float(len(self._written)),
+                "in_sync": float(self.synced.is_set() and not self._dirty)}
+
+    # -- handlers ----------------------------------------------------------------------------------
+    def handle_container(self, command: ContainerChanged) -> None:
+        try:
+            inspect = self._docker.inspect(command.container_id)
+        except DockerUnavailable as exc:
+            log.warning("cannot inspect %s after %s: %s", command.container_id[:12], command.action, exc)
+            return
+        cid = command.container_id
+        keys = self._container_keys(inspect) if inspect else {}
+        if inspect:
+            self._names[cid] = describe(inspect)
+        affected = self._desired.replace(cid, keys)
+        if self._dirty:
+            return
+        actual = {key: self._written[key] for key in affected if key in self._written}
+        plan = diff(self._desired.values(affected), actual, self._rank)
+        if self._apply([plan]):
+            self._log_change(cid, plan, command.action, existed=bool(actual))
+
+    def handle_resync(self, command: Resync) -> None:
+        self._next_resync = time.monotonic() + self._resync_every
+        self._read_docker()
+        self._reconcile(command.reason)
+
+    def handle_wipe(self, command: Wipe) -> None:
+        for layout in self._layouts:
+            try:
+                deleted = self._etcd.delete_prefix(layout.root + "/")
+            except (EtcdUnavailable, EtcdRequestError) as exc:
+                log.error("SIGUSR2: could not wipe %s: %s", layout.root, exc)
+                continue
+            log.warning("SIGUSR2: wiped %s (%d keys, all hosts)", layout.root, deleted)
+        self._written.clear()
+        self._dirty = True
+        self.handle_resync(Resync("SIGUSR2"))
+
+    def handle_lease_lost(self, command: LeaseLost) -> None:
+        if command.lease != self._lease.id:
+            return
+        try:
+            new_lease = self._etcd.lease_grant(self._ttl)
+        except (EtcdUnavailable, EtcdRequestError) as exc:
+            log.warning("lease %x lost and no new one yet: %s", command.lease, exc)
+            self._dirty = True
+            self._commands.put(command)
+            gevent.sleep(RETRY_DELAY)
+            return
+        log.warning("lease %x lost; granted lease %x, writing every key again", command.lease, new_lease)
+        self._lease.id = new_lease
+        self._set_marker(self._marker.with_lease(new_lease))
+        self._written.clear()
+        self._reconcile("lease lost")
+
+    def handle_shutdown(self, command: Shutdown) -> None:
+        if command.revoke and self._lease.id:
+            self._revoke()
+            return
+        if command.revoke:
+            self._desired.reset({})
+        else:
+            self._set_marker(self._marker.with_state(STOPPED))
+        self._reconcile("SIGTERM" if command.revoke else "SIGINT")
+        self.exit_code = 1 if self._dirty else 0
+        if not command.revoke:
+            log.info("SIGINT: stopped; keys left in place%s", f", expiring in {self._ttl}s" if self._ttl else "")
+
+    # -- work --------------------------------------------------------------------------------------
+    def _container_keys(self, inspect: Inspect) -> dict[str, str]:
+        if not is_registrable(inspect):
+            return {}
+        keys: dict[str, str] = {}
+        for layout in self._layouts:
+            keys.update(layout.container_keys(inspect))
+        return keys
+
+    def _read_docker(self) -> bool:
+        """Rebuild the desired state from every running container; keep the old one if Docker is away."""
+        try:
+            ids = self._docker.running_ids()
+            pool = gevent.pool.Pool(INSPECT_CONCURRENCY)
+            inspects = [found for found in pool.imap_unordered(self._docker.inspect, ids) if found]
+        except DockerUnavailable as exc:
+            log.warning("cannot list containers, keeping what is known: %s", exc)
+            return False
+        groups = {container_id(item): self._container_keys(item) for item in inspects}
+        self._names.update({container_id(item): describe(item) for item in inspects})
+        marker = {MARKER_GROUP: {self._marker_key: self._marker.encode()}}
+        self._desired.reset({**marker, **{cid: keys for cid, keys in groups.items() if keys}})
+        return True
+
+    def _reconcile(self, reason: str) -> None:
+        """Compare the whole desired state with what etcd holds for this host and fix the difference."""
+        try:
+            stored = [kv for layout in self._layouts for kv in self._etcd.get_prefix(layout.root + "/")]
+            marker = self._etcd.get(self._marker_key)
+        except (EtcdUnavailable, EtcdRequestError) as exc:
+            self._mark_dirty(f"{reason}: cannot read etcd: {exc}")
+            return
+        stored += [marker] if marker and marker.key not in {kv.key for kv in stored} else []
+        actual = owned_keys(stored, self._layouts, self._desired.container_ids(), self._lease.id, self._marker_key)
+        plans = self._group_plans(actual)
+        if not self._apply([plan for _, plan, _ in plans]):
+            return
+        self._dirty = False
+        self._written = self._desired.everything()
+        self.synced.set()
+        for group, plan, existed in plans:
+            self._log_change(group, plan, reason, existed)
+        log.debug("%s: %d containers in sync", reason, len(self._desired.container_ids()))
+
+    def _group_plans(self, actual: Mapping[str, object]) -> list[tuple[str, Plan, bool]]:
+        """One plan per desired group (a key shared by groups goes with the first), then the stale keys."""
+        plans, seen = [], set()
+        for group in self._desired.group_names():
+            keys = set(self._desired.group(group)) - seen
+            seen |= keys
+            present = {key: actual[key] for key in keys if key in actual}
+            plans.append((group, diff(self._desired.values(keys), present, self._rank), bool(present)))
+        stale = {key: value for key, value in actual.items() if key not in self._desired}
+        plans.append((STALE_GROUP, diff({}, stale, self._rank), True))
+        return [(group, plan, existed) for group, plan, existed in plans if plan]
+
+    def _set_marker(self, marker: Marker) -> None:
+        self._marker = marker
+        self._desired.replace(MARKER_GROUP, {self._marker_key: marker.encode()})
+
+    def _apply(self, plans: Sequence[Plan]) -> bool:
+        for ops in transactions(plans):
+            try:
+                self._etcd.txn(ops, self._lease.id)
+            except LeaseNotFound:
+                self._mark_dirty(f"lease {self._lease.id:x} not found")
+                self._commands.put(LeaseLost(self._lease.id))
+                return False
+            except (EtcdUnavailable, EtcdRequestError) as exc:
+                self._mark_dirty(f"write failed: {exc}")
+                return False
+            for op in ops:
+                if isinstance(op, Put):
+                    self._written[op.key] = op.value
+                else:
+                    self._written.pop(op.key, None)
+        return True
+
+    def _revoke(self) -> None:
+        try:
+            self._etcd.lease_revoke(self._lease.id)
+        except (EtcdUnavailable, EtcdRequestError) as exc:
+            log.error("SIGTERM: could not revoke lease %x, keys expire in %ds: %s", self._lease.id, self._ttl, exc)
+            self.exit_code = 1
+            return
+        log.info("SIGTERM: revoked lease %x; this host's keys are gone", self._lease.id)
+
+    def _mark_dirty(self, why: str) -> None:
+        if not self._dirty:
+            log.warning("etcd out of step (%s); will compare in full and retry", why)
+        self._dirty = True
+        self._retry_at = time.monotonic() + RETRY_DELAY
+
+    def _rank(self, key: str) -> int:
+        for layout in self._layouts:
+            if key.startswith(layout.root + "/"):
+                return layout.rank(key)
+        return 0
+
+    def _log_change(self, group: str, plan: Plan, why: str, existed: bool) -> None:
+        if group == STALE_GROUP:
+            log.info("deleted %d stale keys of this host (%s)", len(plan.deletes), why)
+            return
+        name = "agent marker" if group == MARKER_GROUP else self._names.get(group, group[:12])
+        if group not in self._desired.group_names():
+            verb = "removed"
+        else:
+            verb = "updated" if existed else "registered"
+        log.info("%s %s (%s): %d puts, %d deletes", verb, name, why, len(plan.puts), len(plan.deletes))

@@ -1,0 +1,128 @@
+"""Fixtures: a real dockerd (private, or SR_TEST_DOCKER_HOST), a real etcd, agent processes, containers.
+
+Everything a test starts is stopped by pid, and every container it makes carries the label `sr-test`
+with this run's id and is removed by that label.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+import uuid
+from pathlib import Path
+from typing import Iterator
+
+import docker
+import pytest
+
+from tests.support.agents import AgentFactory
+from tests.support.etcdclient import EtcdClient
+from tests.support.servers import EtcdMember, build_test_image, start_dockerd, start_etcd, unmount_below
+
+RUN_ID = uuid.uuid4().hex[:8]
+TEST_LABEL = "sr-test"
+
+
+@pytest.fixture(scope="session")
+def workdir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("servers")
+
+
+@pytest.fixture(scope="session")
+def docker_url() -> Iterator[str]:
+    given = os.environ.get("SR_TEST_DOCKER_HOST")
+    if given:
+        yield given
+        return
+    # Not under pytest's temp dir: dockerd leaves root-owned state there that pytest cannot prune.
+    home = Path(tempfile.mkdtemp(prefix="sr-dockerd-"))
+    daemon = start_dockerd(home)
+    try:
+        yield daemon.url
+    finally:
+        daemon.stop()
+        unmount_below(home)
+        shutil.rmtree(home, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def docker_client(docker_url: str) -> Iterator[docker.DockerClient]:
+    client = docker.DockerClient(base_url=docker_url, version="auto", timeout=60)
+    build_test_image(client)
+    try:
+        yield client
+    finally:
+        remove_labelled(client)
+        for network in client.networks.list(filters={"label": f"{TEST_LABEL}={RUN_ID}"}):
+            network.remove()
+        client.close()
+
+
+def remove_labelled(client: docker.DockerClient) -> None:
+    for container in client.containers.list(all=True, filters={"label": f"{TEST_LABEL}={RUN_ID}"}):
+        container.remove(force=True)
+
+
+@pytest.fixture(scope="session")
+def etcd_server(workdir: Path) -> Iterator[EtcdMember]:
+    member = start_etcd(workdir)
+    try:
+        yield member
+    finally:
+        member.stop()
+
+
+@pytest.fixture
+def etcd(etcd_server: EtcdMember) -> EtcdClient:
+    return EtcdClient(etcd_server.url)
+
+
+@pytest.fixture
+def root() -> str:
+    """A root of its own for each test, so tests sharing the etcd server never see each other's keys."""
+    return f"/t{uuid.uuid4().hex[:10]}"
+
+
+@pytest.fixture
+def agents(tmp_path: Path, docker_url: str, etcd_server: EtcdMember) -> Iterator[AgentFactory]:
+    factory = AgentFactory(tmp_path, docker_url, etcd_server.url)
+    try:
+        yield factory
+    finally:
+        factory.kill_all()
+
+
+@pytest.fixture
+def containers(docker_client: docker.DockerClient) -> Iterator["ContainerMaker"]:
+    maker = ContainerMaker(docker_client)
+    try:
+        yield maker
+    finally:
+        maker.remove_all()
+
+
+class ContainerMaker:
+    """Runs test containers, each labelled with this run's id, and removes them by that label."""
+
+    def __init__(self, client: docker.DockerClient) -> None:
+        self.client = client
+        self.made: list[str] = []
+
+    def run(self, name: str | None = None, command: str = "sleep 100000", **options) -> docker.models.containers.Container:
+        labels = {**options.pop("labels", {}), TEST_LABEL: RUN_ID}
+        container = self.client.containers.run(
+            "srtest/busybox:latest", command, name=name or f"sr-{uuid.uuid4().hex[:8]}", labels=labels,
+            detach=True, **options)
+        self.made.append(container.id)
+        return container
+
+    def network(self, name: str) -> docker.models.networks.Network:
+        return self.client.networks.create(name, labels={TEST_LABEL: RUN_ID})
+
+    def remove_all(self) -> None:
+        for cid in self.made:
+            try:
+                self.client.containers.get(cid).remove(force=True)
+            except docker.errors.NotFound:
+                pass

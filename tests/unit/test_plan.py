@@ -1,0 +1,54 @@
+"""The pure planner: what to put and delete, in which order, in how many transactions."""
+
+from agent.plan import MAX_TXN_OPS, Delete, Plan, Put, diff, transactions
+from agent.ownership import FOREIGN_LEASE
+
+
+def rank(key: str) -> int:
+    return 0 if key.startswith("/r/containers/") else 1
+
+
+def test_nothing_unchanged_is_rewritten():
+    same = {"/r/containers/a/id": "a", "/r/hosts/h/n": "a"}
+    assert not diff(same, dict(same), rank)
+
+
+def test_puts_missing_and_changed_deletes_stale():
+    plan = diff({"/r/containers/a/id": "a", "/r/containers/a/name": "new"},
+                {"/r/containers/a/name": "old", "/r/hosts/h/old": "a"}, rank)
+    assert plan.puts == (Put("/r/containers/a/id", "a"), Put("/r/containers/a/name", "new"))
+    assert plan.deletes == (Delete("/r/hosts/h/old"),)
+
+
+def test_own_keys_put_first_and_deleted_last():
+    keys = {"/r/hosts/h/n": "a", "/r/containers/a/id": "a", "/r/labels/l/a": "v"}
+    assert [op.key for op in diff(keys, {}, rank).puts][0] == "/r/containers/a/id"
+    assert [op.key for op in diff({}, keys, rank).deletes][-1] == "/r/containers/a/id"
+
+
+def test_key_on_foreign_lease_is_put_again():
+    plan = diff({"/r/containers/a/id": "a"}, {"/r/containers/a/id": FOREIGN_LEASE}, rank)
+    assert plan.puts == (Put("/r/containers/a/id", "a"),)
+
+
+def plan_of(count: int, prefix: str) -> Plan:
+    return Plan(tuple(Put(f"{prefix}/{n}", "v") for n in range(count)))
+
+
+def test_small_plans_share_a_transaction_but_are_never_split_when_they_fit():
+    batches = transactions([plan_of(60, "/a"), plan_of(60, "/b"), plan_of(60, "/c")])
+    assert [len(batch) for batch in batches] == [120, 60]
+
+
+def test_a_plan_over_128_ops_is_split_in_order():
+    plan = plan_of(300, "/big")
+    batches = transactions([plan])
+    assert [len(batch) for batch in batches] == [MAX_TXN_OPS, MAX_TXN_OPS, 300 - 2 * MAX_TXN_OPS]
+    assert [op for batch in batches for op in batch] == list(plan.ops)
+
+
+def test_transactions_respect_the_byte_limit():
+    big = Plan(tuple(Put(f"/k/{n}", "x" * 500_000) for n in range(5)))
+    batches = transactions([big])
+    assert all(sum(len(op.value) for op in batch) <= 1_400_000 for batch in batches)
+    assert sum(len(batch) for batch in batches) == 5
