@@ -8,7 +8,7 @@ BIN := $(VENV)/bin
 run: venv
 	scripts/run-local
 
-test: deps venv
+test: deps venv lint
 	$(BIN)/python -m pytest
 
 unit: venv

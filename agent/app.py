@@ -118,9 +118,9 @@ class Agent:
             self._spawn("heartbeat", self.heartbeat.run)
         self.follower = EventFollower(lambda: Docker(config.docker_url), self.submit)
         wait_for("Docker's event stream", self.follower.open)
-        started = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
-        self.writer = Writer(self.commands, etcd, docker, layouts, Marker(host, lease.id, RUNNING, started, __version__),
-                             key, config.ttl, lease, config.resync)
+        started = datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")
+        marker = Marker(host, lease.id, RUNNING, started, __version__)
+        self.writer = Writer(self.commands, etcd, docker, layouts, marker, key, config.ttl, lease, config.resync)
         self._spawn("writer", self.writer.run)
         self._spawn("events", self.follower.run)
 

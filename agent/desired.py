@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Iterable, Mapping
+from collections.abc import Iterable, Mapping
 
 MARKER_GROUP = ""  # the group of the agent marker; container groups are container ids
 

@@ -23,10 +23,10 @@ class Marker:
         return json.dumps({"host": self.host, "lease": self.lease, "state": self.state,
                            "started": self.started, "version": self.version}, sort_keys=True)
 
-    def with_state(self, state: str) -> "Marker":
+    def with_state(self, state: str) -> Marker:
         return replace(self, state=state)
 
-    def with_lease(self, lease: int) -> "Marker":
+    def with_lease(self, lease: int) -> Marker:
         return replace(self, lease=lease)
 
 

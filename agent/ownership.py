@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Collection, Iterable, Mapping, Protocol, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
+from typing import Protocol
 
 from agent.layouts import Layout
 

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Callable, Iterable, Mapping
 
 MAX_TXN_OPS = 128
 MAX_TXN_BYTES = 1_400_000  # etcd refuses requests over 1.5 MiB; leave room for framing

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import Mapping, Sequence
+from collections.abc import Mapping, Sequence
 
 import gevent.event
 import gevent.pool
@@ -150,7 +150,9 @@ class Writer:
             self._set_marker(self._marker.with_state(STOPPED))
         self._reconcile("SIGTERM" if command.revoke else "SIGINT")
         self.exit_code = 1 if self._dirty else 0
-        if not command.revoke:
+        if self._dirty:
+            log.error("%s: etcd could not be updated before exit", "SIGTERM" if command.revoke else "SIGINT")
+        elif not command.revoke:
             log.info("SIGINT: stopped; keys left in place%s", f", expiring in {self._ttl}s" if self._ttl else "")
 
     # -- work --------------------------------------------------------------------------------------

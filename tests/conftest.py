@@ -10,11 +10,12 @@ import os
 import shutil
 import tempfile
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import docker
 import pytest
+from docker.models.containers import Container
 
 from tests.support.agents import AgentFactory
 from tests.support.etcdclient import EtcdClient
@@ -94,7 +95,7 @@ def agents(tmp_path: Path, docker_url: str, etcd_server: EtcdMember) -> Iterator
 
 
 @pytest.fixture
-def containers(docker_client: docker.DockerClient) -> Iterator["ContainerMaker"]:
+def containers(docker_client: docker.DockerClient) -> Iterator[ContainerMaker]:
     maker = ContainerMaker(docker_client)
     try:
         yield maker
@@ -109,7 +110,7 @@ class ContainerMaker:
         self.client = client
         self.made: list[str] = []
 
-    def run(self, name: str | None = None, command: str = "sleep 100000", **options) -> docker.models.containers.Container:
+    def run(self, name: str | None = None, command: str = "sleep 100000", **options) -> Container:
         labels = {**options.pop("labels", {}), TEST_LABEL: RUN_ID}
         container = self.client.containers.run(
             "srtest/busybox:latest", command, name=name or f"sr-{uuid.uuid4().hex[:8]}", labels=labels,

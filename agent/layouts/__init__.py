@@ -6,7 +6,8 @@ layouts exist.
 
 from __future__ import annotations
 
-from typing import Collection, Mapping, Protocol
+from collections.abc import Collection, Mapping
+from typing import Protocol
 
 from agent.config import Config
 from agent.container import Inspect

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any, Collection, Mapping
+from collections.abc import Collection, Mapping
+from typing import Any
 
 from agent.container import Inspect, container_id, container_name, labels
 from agent.escape import escape_segment

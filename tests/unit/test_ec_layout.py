@@ -59,7 +59,8 @@ def test_user_network_ip_comes_from_the_network():
     keys, cid = keys_of("user_network")
     data = inspect("user_network")
     assert data["NetworkSettings"]["IPAddress"] == ""
-    assert keys[f"{ROOT}/containers/{cid}/network/ip"] == data["NetworkSettings"]["Networks"]["fixture-net"]["IPAddress"]
+    network = data["NetworkSettings"]["Networks"]["fixture-net"]
+    assert keys[f"{ROOT}/containers/{cid}/network/ip"] == network["IPAddress"]
 
 
 def test_hostile_labels_are_escaped_and_kept():

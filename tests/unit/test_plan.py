@@ -1,7 +1,7 @@
 """The pure planner: what to put and delete, in which order, in how many transactions."""
 
-from agent.plan import MAX_TXN_OPS, Delete, Plan, Put, diff, transactions
 from agent.ownership import FOREIGN_LEASE
+from agent.plan import MAX_TXN_OPS, Delete, Plan, Put, diff, transactions
 
 
 def rank(key: str) -> int:
