@@ -44,6 +44,7 @@ class Writer:
         self._written: dict[str, str] = {}
         self._names: dict[str, str] = {}
         self._dirty = True  # etcd must be compared in full before single changes can be trusted
+        self._docker_read = False  # no full comparison before Docker was listed once: it would delete
         self._retry_at = 0.0
         self._next_resync = 0.0
         self.exit_code = 0
@@ -67,11 +68,17 @@ class Writer:
             if self._resync_every and now >= self._next_resync:
                 return Resync("periodic")
             if self._dirty and now >= self._retry_at:
-                self._reconcile("retry")
+                self._retry()
             try:
                 return self._commands.get(timeout=self._wait_time())
             except gevent.queue.Empty:
                 continue
+
+    def _retry(self) -> None:
+        if self._docker_read:
+            self._reconcile("retry")
+        else:
+            self.handle_resync(Resync("retry"))
 
     def _wait_time(self) -> float | None:
         deadlines = ([self._retry_at] if self._dirty else []) + ([self._next_resync] if self._resync_every else [])
@@ -173,6 +180,7 @@ class Writer:
         except DockerUnavailable as exc:
             log.warning("cannot list containers, keeping what is known: %s", exc)
             return False
+        self._docker_read = True
         groups = {container_id(item): self._container_keys(item) for item in inspects}
         self._names.update({container_id(item): describe(item) for item in inspects})
         marker = {MARKER_GROUP: {self._marker_key: self._marker.encode()}}
@@ -181,6 +189,9 @@ class Writer:
 
     def _reconcile(self, reason: str) -> None:
         """Compare the whole desired state with what etcd holds for this host and fix the difference."""
+        if not self._docker_read:
+            self._mark_dirty(f"{reason}: Docker not listed yet")
+            return
         try:
             stored = [kv for layout in self._layouts for kv in self._etcd.get_prefix(layout.root + "/")]
             marker = self._etcd.get(self._marker_key)
