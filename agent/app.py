@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime
 import logging
 import signal
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import gevent
@@ -12,7 +13,7 @@ import gevent.queue
 
 from agent import __version__
 from agent.commands import Command, LeaseLost, Resync, Shutdown, Wipe
-from agent.config import Config, ConfigError, check_host
+from agent.config import Config, ConfigError, Endpoint, check_host
 from agent.docker_api import Docker
 from agent.etcd import Etcd, TlsFiles
 from agent.events import EventFollower
@@ -21,6 +22,7 @@ from agent.http import HttpEndpoint
 from agent.layouts import build_layouts
 from agent.marker import RUNNING, Marker, marker_key
 from agent.startup import claim_host, wait_for
+from agent.watcher import KeyWatcher
 from agent.writer import Writer
 
 log = logging.getLogger(__name__)
@@ -33,6 +35,12 @@ SHUTDOWN_TIMEOUT = 8.0
 @dataclass(frozen=True)
 class Exit:
     code: int
+
+
+def watched_prefixes(roots: Sequence[str], marker_key: str) -> list[str]:
+    """Every layout root, and the marker when no root holds it."""
+    prefixes = [root + "/" for root in roots]
+    return prefixes + ([] if marker_key.startswith(tuple(prefixes)) else [marker_key])
 
 
 class Agent:
@@ -105,28 +113,35 @@ class Agent:
             self.inbox.put(Exit(2))
             return
         layouts = build_layouts(config, host)
-        etcd = self._etcd(WRITE_TIMEOUT)
-        wait_for(f"etcd at {', '.join(map(str, config.etcd_endpoints))}", etcd.status)
+        etcd = self._etcd(config.etcd_endpoints, WRITE_TIMEOUT)
+        endpoints = wait_for(f"etcd at {', '.join(map(str, config.etcd_endpoints))}", etcd.discover_members)
+        log.info("etcd endpoints: %s", ", ".join(map(str, endpoints)))
         key = marker_key(config.etcd_dir, host)
         lease = LeaseRef(wait_for("a claim on the host", lambda: claim_host(etcd, key, host, config.ttl)))
         if config.ttl and not lease.id:
             lease.id = wait_for("a lease", lambda: etcd.lease_grant(config.ttl))
         log.info("host %s: lease %x (TTL %ds), layouts %s", host, lease.id, config.ttl, ",".join(config.layouts))
         if config.ttl:
-            self.heartbeat = Heartbeat(self._etcd(max(0.5, min(3.0, config.ttl / 6))), lease, config.ttl,
+            self.heartbeat = Heartbeat(self._etcd(endpoints, max(0.5, min(3.0, config.ttl / 6))), lease, config.ttl,
                                        lambda lost: self.submit(LeaseLost(lost)))
             self._spawn("heartbeat", self.heartbeat.run)
         self.follower = EventFollower(lambda: Docker(config.docker_url), self.submit)
         wait_for("Docker's event stream", self.follower.open)
+        watchers = [KeyWatcher(self._etcd(endpoints, WRITE_TIMEOUT), prefix, self.submit)
+                    for prefix in watched_prefixes([layout.root for layout in layouts], key)]
+        for watcher in watchers:
+            wait_for("etcd's revision", watcher.start_revision)
         started = datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")
         marker = Marker(host, lease.id, RUNNING, started, __version__)
         self.writer = Writer(self.commands, etcd, docker, layouts, marker, key, config.ttl, lease, config.resync)
         self._spawn("writer", self.writer.run)
         self._spawn("events", self.follower.run)
+        for number, watcher in enumerate(watchers):
+            self._spawn(f"watch-{number}", watcher.run)
 
-    def _etcd(self, timeout: float) -> Etcd:
+    def _etcd(self, endpoints: Sequence[Endpoint], timeout: float) -> Etcd:
         config = self.config
-        return Etcd(config.etcd_endpoints, TlsFiles(config.etcd_cert, config.etcd_key, config.etcd_ca), timeout)
+        return Etcd(endpoints, TlsFiles(config.etcd_cert, config.etcd_key, config.etcd_ca), timeout)
 
     def _spawn(self, name: str, run: object) -> None:
         greenlet = gevent.spawn(run)
@@ -138,7 +153,7 @@ class Agent:
         self.inbox.put(Exit(1))
 
     def _shutdown(self, revoke: bool) -> int:
-        for name in ("startup", "events"):
+        for name in [name for name in self._greenlets if name == "startup" or name.startswith(("events", "watch"))]:
             self._kill(name)
         writer = self._greenlets.get("writer")
         if self.writer is None or writer is None:

@@ -4,11 +4,20 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from agent.etcd import WatchEvent
+
 
 @dataclass(frozen=True)
 class ContainerChanged:
     container_id: str
     action: str
+
+
+@dataclass(frozen=True)
+class KeysChanged:
+    """Changes seen by a watch: whichever touch a key this host wants, and are not its own, get undone."""
+
+    events: tuple[WatchEvent, ...]
 
 
 @dataclass(frozen=True)
@@ -35,4 +44,4 @@ class Shutdown:
     revoke: bool
 
 
-Command = ContainerChanged | Resync | Wipe | LeaseLost | Shutdown
+Command = ContainerChanged | KeysChanged | Resync | Wipe | LeaseLost | Shutdown

@@ -44,7 +44,11 @@ class DesiredState:
 
     def values(self, keys: Iterable[str]) -> dict[str, str]:
         """The desired value of each of `keys` that any group wants (the lowest group name wins)."""
-        return {key: self._groups[min(self._owners[key])][key] for key in keys if key in self._owners}
+        return {key: self._groups[self.owner(key)][key] for key in keys if key in self._owners}
+
+    def owner(self, key: str) -> str:
+        """The group whose value a shared key carries."""
+        return min(self._owners[key])
 
     def everything(self) -> dict[str, str]:
         return self.values(list(self._owners))

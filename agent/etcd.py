@@ -8,19 +8,28 @@ from __future__ import annotations
 
 import base64
 import logging
-from collections.abc import Iterable, Sequence
+import socket
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit
 
+import requests
+import requests.adapters
 from etcd3gw.client import Etcd3Client
 from etcd3gw.exceptions import ConnectionFailedError, ConnectionTimeoutError, Etcd3Exception, InternalServerError
 
 from agent.config import Endpoint
+from agent.jsonstream import JsonStream
 from agent.plan import Op, Put
 
 log = logging.getLogger(__name__)
 
 PAGE_SIZE = 5000
+WATCH_CONNECT_TIMEOUT = 3.0
+WATCH_IDLE_TIMEOUT = 60.0  # a silent watch is re-opened from its next revision, which costs nothing
+KEEPALIVE_OPTIONS = [(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1), (socket.IPPROTO_TCP, socket.TCP_KEEPIDLE, 5),
+                     (socket.IPPROTO_TCP, socket.TCP_KEEPINTVL, 2), (socket.IPPROTO_TCP, socket.TCP_KEEPCNT, 3)]
 
 
 class EtcdUnavailable(Exception):
@@ -41,6 +50,26 @@ class KeyValue:
     value: str
     lease: int
     mod_revision: int
+
+
+@dataclass(frozen=True)
+class WatchEvent:
+    key: str
+    value: str
+    lease: int
+    mod_revision: int
+    deleted: bool
+
+
+@dataclass(frozen=True)
+class WatchReply:
+    """One message of a watch stream: events, or a progress header, or the end of the watch."""
+
+    revision: int
+    events: tuple[WatchEvent, ...] = ()
+    created: bool = False
+    compact_revision: int = 0
+    canceled: bool = False
 
 
 @dataclass(frozen=True)
@@ -72,20 +101,56 @@ def _op_request(op: Op, lease: int) -> dict[str, Any]:
     return {"request_delete_range": {"key": _b64(op.key)}}
 
 
+class KeepAliveAdapter(requests.adapters.HTTPAdapter):
+    """TCP keepalive, so that a watch on a vanished server fails within seconds instead of hanging."""
+
+    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
+        from urllib3.connection import HTTPConnection
+
+        kwargs["socket_options"] = HTTPConnection.default_socket_options + KEEPALIVE_OPTIONS
+        super().init_poolmanager(*args, **kwargs)
+
+
 class Etcd:
     def __init__(self, endpoints: Sequence[Endpoint], tls: TlsFiles | None, timeout: float) -> None:
-        tls = tls or TlsFiles(None, None, None)
-        self._clients = [
-            Etcd3Client(host=e.host, port=e.port, protocol=e.scheme, ca_cert=tls.ca, cert_key=tls.key,
-                        cert_cert=tls.cert, timeout=timeout, api_path="/v3/")
-            for e in endpoints
-        ]
-        self._endpoints = list(endpoints)
+        self._tls = tls or TlsFiles(None, None, None)
+        self._timeout = timeout
+        self._endpoints: list[Endpoint] = []
+        self._clients: list[Etcd3Client] = []
         self._current = 0
+        for endpoint in endpoints:
+            self._add(endpoint)
+
+    def _add(self, endpoint: Endpoint) -> None:
+        if endpoint in self._endpoints:
+            return
+        tls = self._tls
+        client = Etcd3Client(host=endpoint.host, port=endpoint.port, protocol=endpoint.scheme, ca_cert=tls.ca,
+                             cert_key=tls.key, cert_cert=tls.cert, timeout=self._timeout, api_path="/v3/")
+        client.session.mount("http://", KeepAliveAdapter())
+        client.session.mount("https://", KeepAliveAdapter())
+        self._endpoints.append(endpoint)
+        self._clients.append(client)
 
     @property
     def endpoint(self) -> Endpoint:
         return self._endpoints[self._current]
+
+    @property
+    def endpoints(self) -> tuple[Endpoint, ...]:
+        return tuple(self._endpoints)
+
+    def discover_members(self) -> tuple[Endpoint, ...]:
+        """Add every cluster member's client URLs to the endpoints failed over to."""
+        for member in self._post("cluster/member/list", {}).get("members") or []:
+            for url in member.get("clientURLs") or []:
+                parts = urlsplit(url)
+                if parts.hostname and parts.port:
+                    self._add(Endpoint(parts.scheme or "http", parts.hostname, parts.port))
+        return self.endpoints
+
+    def _next_endpoint(self) -> None:
+        self._current = (self._current + 1) % len(self._clients)
 
     def _post(self, path: str, payload: dict[str, Any]) -> dict[str, Any]:
         failure: Exception | None = None
@@ -96,7 +161,7 @@ class Etcd:
             except (ConnectionFailedError, ConnectionTimeoutError, InternalServerError) as exc:
                 failure = exc
                 log.debug("etcd %s failed on %s: %s", path, self.endpoint, exc.detail_text or exc)
-                self._current = (self._current + 1) % len(self._clients)
+                self._next_endpoint()
             except Etcd3Exception as exc:
                 text = str(exc.detail_text or exc)
                 if "lease not found" in text:
@@ -111,22 +176,30 @@ class Etcd:
         kvs = self._post("kv/range", {"key": _b64(key)}).get("kvs") or []
         return self._decode(kvs[0]) if kvs else None
 
-    def get_prefix(self, prefix: str) -> list[KeyValue]:
+    def get_prefix(self, prefix: str) -> tuple[list[KeyValue], int]:
+        """Every key under `prefix` and the revision of that snapshot (pages are read at one revision)."""
         found: list[KeyValue] = []
-        start, end = _b64(prefix), prefix_end(prefix)
+        start, end, revision = _b64(prefix), prefix_end(prefix), 0
         while True:
-            reply = self._post("kv/range", {"key": start, "range_end": end, "limit": PAGE_SIZE})
+            request = {"key": start, "range_end": end, "limit": PAGE_SIZE, "revision": str(revision)}
+            reply = self._post("kv/range", request)
+            revision = revision or int(reply["header"]["revision"])
             found.extend(self._decode(kv) for kv in reply.get("kvs") or [])
             if not reply.get("more"):
-                return found
+                return found, revision
             start = _b64(found[-1].key.encode("utf-8") + b"\0")
+
+    def revision(self) -> int:
+        return int(self._post("kv/range", {"key": _b64("\0")})["header"]["revision"])
 
     def delete_prefix(self, prefix: str) -> int:
         reply = self._post("kv/deleterange", {"key": _b64(prefix), "range_end": prefix_end(prefix)})
         return int(reply.get("deleted") or 0)
 
-    def txn(self, ops: Iterable[Op], lease: int) -> None:
-        self._post("kv/txn", {"success": [_op_request(op, lease) for op in ops]})
+    def txn(self, ops: Iterable[Op], lease: int) -> int:
+        """Apply `ops` atomically; returns the revision they were written at."""
+        reply = self._post("kv/txn", {"success": [_op_request(op, lease) for op in ops]})
+        return int(reply["header"]["revision"])
 
     def lease_grant(self, ttl: int) -> int:
         return int(self._post("lease/grant", {"TTL": ttl})["ID"])
@@ -144,6 +217,42 @@ class Etcd:
             self._post("lease/revoke", {"ID": str(lease)})
         except LeaseNotFound:
             log.info("lease %x was already gone", lease)
+
+    def watch(self, prefix: str, start_revision: int) -> Iterator[WatchReply]:
+        """Watch every key under `prefix` from `start_revision` on. Ends (or raises) when the stream does."""
+        client = self._clients[self._current]
+        request = {"create_request": {"key": _b64(prefix), "range_end": prefix_end(prefix),
+                                      "start_revision": str(start_revision), "progress_notify": True}}
+        try:
+            reply = client.session.post(client.get_url("watch"), json=request, stream=True,
+                                        timeout=(WATCH_CONNECT_TIMEOUT, WATCH_IDLE_TIMEOUT))
+            reply.raise_for_status()
+        except requests.RequestException as exc:
+            self._next_endpoint()
+            raise EtcdUnavailable(f"watch on {client.base_url}: {exc.__class__.__name__}") from None
+        return self._read_watch(reply)
+
+    def _read_watch(self, reply: requests.Response) -> Iterator[WatchReply]:
+        stream = JsonStream()
+        with reply:
+            try:
+                for chunk in reply.iter_content(chunk_size=None):
+                    for message in stream.feed(chunk):
+                        yield self._watch_reply(message)
+            except (requests.RequestException, ValueError) as exc:
+                log.debug("watch stream ended: %s", exc)
+
+    def _watch_reply(self, message: dict[str, Any]) -> WatchReply:
+        if "error" in message:
+            return WatchReply(0, canceled=True)
+        result = message.get("result") or {}
+        events = tuple(
+            WatchEvent(_text(event["kv"].get("key")), _text(event["kv"].get("value")),
+                       int(event["kv"].get("lease") or 0), int(event["kv"].get("mod_revision") or 0),
+                       event.get("type") == "DELETE")
+            for event in result.get("events") or [])
+        return WatchReply(int((result.get("header") or {}).get("revision") or 0), events, bool(result.get("created")),
+                          int(result.get("compact_revision") or 0), bool(result.get("canceled")))
 
     @staticmethod
     def _decode(kv: dict[str, Any]) -> KeyValue:

@@ -10,11 +10,11 @@ import gevent.event
 import gevent.pool
 import gevent.queue
 
-from agent.commands import Command, ContainerChanged, LeaseLost, Resync, Shutdown, Wipe
+from agent.commands import Command, ContainerChanged, KeysChanged, LeaseLost, Resync, Shutdown, Wipe
 from agent.container import Inspect, container_id, describe, is_registrable
 from agent.desired import MARKER_GROUP, DesiredState
 from agent.docker_api import Docker, DockerUnavailable
-from agent.etcd import Etcd, EtcdRequestError, EtcdUnavailable, LeaseNotFound
+from agent.etcd import Etcd, EtcdRequestError, EtcdUnavailable, LeaseNotFound, WatchEvent
 from agent.heartbeat import LeaseRef
 from agent.layouts import Layout
 from agent.marker import STOPPED, Marker
@@ -42,6 +42,8 @@ class Writer:
         self._resync_every = resync_every
         self._desired = DesiredState()
         self._written: dict[str, str] = {}
+        self._revisions: dict[str, int] = {}  # the revision of our last put or delete of each key
+        self._snapshot_revision = 0  # the last full comparison saw everything up to this revision
         self._names: dict[str, str] = {}
         self._dirty = True  # etcd must be compared in full before single changes can be trusted
         self._docker_read = False  # no full comparison before Docker was listed once: it would delete
@@ -85,8 +87,8 @@ class Writer:
         return max(0.0, min(deadlines) - time.monotonic()) if deadlines else None
 
     def _dispatch(self, command: Command) -> None:
-        handlers = {ContainerChanged: self.handle_container, Resync: self.handle_resync,
-                    Wipe: self.handle_wipe, LeaseLost: self.handle_lease_lost}
+        handlers = {ContainerChanged: self.handle_container, KeysChanged: self.handle_keys_changed,
+                    Resync: self.handle_resync, Wipe: self.handle_wipe, LeaseLost: self.handle_lease_lost}
         handlers[type(command)](command)  # type: ignore[operator]
 
     def status(self) -> dict[str, float]:
@@ -112,6 +114,30 @@ class Writer:
         plan = diff(self._desired.values(affected), actual, self._rank)
         if self._apply([plan]):
             self._log_change(cid, plan, command.action, existed=bool(actual))
+
+    def handle_keys_changed(self, command: KeysChanged) -> None:
+        """Self-healing: put back what someone else deleted or changed among the keys this host wants."""
+        damaged = {event.key for event in command.events if self._is_foreign_damage(event)}
+        if not damaged or self._dirty:
+            return
+        by_group: dict[str, set[str]] = {}
+        for key in damaged:
+            self._written.pop(key, None)
+            by_group.setdefault(self._desired.owner(key), set()).add(key)
+        plans = [(group, diff(self._desired.values(keys), {}, self._rank)) for group, keys in by_group.items()]
+        if self._apply([plan for _, plan in plans]):
+            for group, plan in plans:
+                log.info("restored %d keys of %s deleted or changed by someone else", len(plan.puts),
+                         self._group_name(group))
+
+    def _is_foreign_damage(self, event: WatchEvent) -> bool:
+        if event.key not in self._desired:
+            return False
+        if event.mod_revision <= max(self._snapshot_revision, self._revisions.get(event.key, 0)):
+            return False  # already seen by a full comparison, or older than our own last write
+        if event.deleted or event.lease != self._lease.id:
+            return True
+        return self._desired.values([event.key]).get(event.key) != event.value
 
     def handle_resync(self, command: Resync) -> None:
         self._next_resync = time.monotonic() + self._resync_every
@@ -193,11 +219,12 @@ class Writer:
             self._mark_dirty(f"{reason}: Docker not listed yet")
             return
         try:
-            stored = [kv for layout in self._layouts for kv in self._etcd.get_prefix(layout.root + "/")]
+            snapshots = [self._etcd.get_prefix(layout.root + "/") for layout in self._layouts]
             marker = self._etcd.get(self._marker_key)
         except (EtcdUnavailable, EtcdRequestError) as exc:
             self._mark_dirty(f"{reason}: cannot read etcd: {exc}")
             return
+        stored = [kv for kvs, _ in snapshots for kv in kvs]
         stored += [marker] if marker and marker.key not in {kv.key for kv in stored} else []
         actual = owned_keys(stored, self._layouts, self._desired.container_ids(), self._lease.id, self._marker_key)
         plans = self._group_plans(actual)
@@ -205,6 +232,8 @@ class Writer:
             return
         self._dirty = False
         self._written = self._desired.everything()
+        self._revisions = {key: self._revisions[key] for key in self._written if key in self._revisions}
+        self._snapshot_revision = min(revision for _, revision in snapshots)
         self.synced.set()
         for group, plan, existed in plans:
             self._log_change(group, plan, reason, existed)
@@ -229,7 +258,7 @@ class Writer:
     def _apply(self, plans: Sequence[Plan]) -> bool:
         for ops in transactions(plans):
             try:
-                self._etcd.txn(ops, self._lease.id)
+                revision = self._etcd.txn(ops, self._lease.id)
             except LeaseNotFound:
                 self._mark_dirty(f"lease {self._lease.id:x} not found")
                 self._commands.put(LeaseLost(self._lease.id))
@@ -240,8 +269,10 @@ class Writer:
             for op in ops:
                 if isinstance(op, Put):
                     self._written[op.key] = op.value
+                    self._revisions[op.key] = revision
                 else:
                     self._written.pop(op.key, None)
+                    self._revisions.pop(op.key, None)
         return True
 
     def _revoke(self) -> None:
@@ -265,11 +296,14 @@ class Writer:
                 return layout.rank(key)
         return 0
 
+    def _group_name(self, group: str) -> str:
+        return "agent marker" if group == MARKER_GROUP else self._names.get(group, group[:12])
+
     def _log_change(self, group: str, plan: Plan, why: str, existed: bool) -> None:
         if group == STALE_GROUP:
             log.info("deleted %d stale keys of this host (%s)", len(plan.deletes), why)
             return
-        name = "agent marker" if group == MARKER_GROUP else self._names.get(group, group[:12])
+        name = self._group_name(group)
         if group not in self._desired.group_names():
             verb = "removed"
         else:

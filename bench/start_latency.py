@@ -21,7 +21,7 @@ import docker
 import requests
 
 from tests.support.agents import AgentFactory
-from tests.support.servers import TEST_IMAGE, build_test_image, start_dockerd, start_etcd, unmount_below
+from tests.support.servers import TEST_IMAGE, build_test_image, private_dockerd, start_etcd
 
 HOST = "bench-host"
 ROOT = "/bench"
@@ -79,15 +79,11 @@ def measure(client: docker.DockerClient, docker_url: str, work: Path, count: int
 def main() -> None:
     count = int(sys.argv[1]) if len(sys.argv) > 1 else 20
     work = Path(tempfile.mkdtemp(prefix="sr-bench-"))
-    daemon = start_dockerd(work / "dockerd")
-    try:
+    with private_dockerd() as daemon:
         client = docker.DockerClient(base_url=daemon.url, version="auto")
         build_test_image(client)
         latencies = sorted(measure(client, daemon.url, work, count))
-    finally:
-        daemon.stop()
-        unmount_below(work)
-        shutil.rmtree(work, ignore_errors=True)
+    shutil.rmtree(work, ignore_errors=True)
     q = statistics.quantiles(latencies, n=100)
     print(f"start -> visible over {count} containers: p50 {q[49]:.1f} ms, p90 {q[89]:.1f} ms, "
           f"max {latencies[-1]:.1f} ms")

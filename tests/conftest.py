@@ -7,8 +7,6 @@ with this run's id and is removed by that label.
 from __future__ import annotations
 
 import os
-import shutil
-import tempfile
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,7 +17,15 @@ from docker.models.containers import Container
 
 from tests.support.agents import AgentFactory
 from tests.support.etcdclient import EtcdClient
-from tests.support.servers import EtcdMember, build_test_image, start_dockerd, start_etcd, unmount_below
+from tests.support.servers import (
+    Dockerd,
+    EtcdMember,
+    build_test_image,
+    free_port,
+    own_bridge,
+    private_dockerd,
+    start_etcd,
+)
 
 RUN_ID = uuid.uuid4().hex[:8]
 TEST_LABEL = "sr-test"
@@ -31,20 +37,33 @@ def workdir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="session")
-def docker_url() -> Iterator[str]:
-    given = os.environ.get("SR_TEST_DOCKER_HOST")
-    if given:
-        yield given
+def dockerd() -> Iterator[Dockerd | None]:
+    """The private daemon of this run; None when SR_TEST_DOCKER_HOST names one to reuse."""
+    if os.environ.get("SR_TEST_DOCKER_HOST"):
+        yield None
         return
-    # Not under pytest's temp dir: dockerd leaves root-owned state there that pytest cannot prune.
-    home = Path(tempfile.mkdtemp(prefix="sr-dockerd-"))
-    daemon = start_dockerd(home)
-    try:
-        yield daemon.url
-    finally:
-        daemon.stop()
-        unmount_below(home)
-        shutil.rmtree(home, ignore_errors=True)
+    with private_dockerd() as daemon:
+        yield daemon
+
+
+@pytest.fixture(scope="session")
+def docker_url(dockerd: Dockerd | None) -> str:
+    return dockerd.url if dockerd else os.environ["SR_TEST_DOCKER_HOST"]
+
+
+@pytest.fixture(scope="session")
+def second_dockerd() -> Iterator[Dockerd]:
+    """A second private daemon, standing for a second host, on a bridge of its own (not docker0)."""
+    with own_bridge() as bridge, private_dockerd("--bridge", bridge, "--iptables=false") as daemon:
+        client = docker.DockerClient(base_url=daemon.url, version="auto", timeout=60)
+        build_test_image(client)
+        try:
+            yield daemon
+        finally:
+            remove_labelled(client)
+            client.close()
+
+
 
 
 @pytest.fixture(scope="session")
@@ -72,6 +91,32 @@ def etcd_server(workdir: Path) -> Iterator[EtcdMember]:
         yield member
     finally:
         member.stop()
+
+
+@pytest.fixture
+def own_etcd(tmp_path: Path) -> Iterator[EtcdMember]:
+    """An etcd of the test's own, for tests that kill or restart it."""
+    member = start_etcd(tmp_path)
+    try:
+        yield member
+    finally:
+        member.kill()
+
+
+@pytest.fixture
+def etcd_cluster(tmp_path: Path) -> Iterator[list[EtcdMember]]:
+    """Three etcd members on loopback."""
+    members = [EtcdMember(f"m{n}", free_port(), free_port(), tmp_path / f"etcd-m{n}") for n in range(3)]
+    cluster = ",".join(f"{member.name}={member.peer_url}" for member in members)
+    try:
+        for member in members:
+            member.start(cluster)
+        for member in members:
+            member.wait_ready(timeout=30)
+        yield members
+    finally:
+        for member in members:
+            member.kill()
 
 
 @pytest.fixture

@@ -76,12 +76,12 @@ class AgentFactory:
         self.etcd_url = etcd_url
         self.started: list[AgentProcess] = []
 
-    def start(self, host: str, root: str, args: tuple[str, ...] = (), **settings: str) -> AgentProcess:
+    def start(self, host: str, root: str, args: tuple[str, ...] = (), docker_url: str | None = None,
+              etcd_url: str | None = None, **settings: str) -> AgentProcess:
         log_path = self.workdir / f"agent-{host}-{len(self.started)}.log"
+        env = agent_environment(docker_url or self.docker_url, etcd_url or self.etcd_url, host, root, **settings)
         with open(log_path, "wb") as log:
-            process = subprocess.Popen([sys.executable, "-m", "agent", *args], cwd=REPO,
-                                       env=agent_environment(self.docker_url, self.etcd_url, host, root,
-                                                             **settings),
+            process = subprocess.Popen([sys.executable, "-m", "agent", *args], cwd=REPO, env=env,
                                        stdout=log, stderr=subprocess.STDOUT)
         agent = AgentProcess(process, host, root, log_path)
         self.started.append(agent)

@@ -7,14 +7,12 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
-import tempfile
 import time
 from pathlib import Path
 
 import docker
 
-from tests.support.servers import TEST_IMAGE, build_test_image, start_dockerd, unmount_below
+from tests.support.servers import TEST_IMAGE, build_test_image, private_dockerd
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 HEALTHCHECK = {"test": ["CMD-SHELL", "test -f /tmp/healthy"], "interval": 300_000_000, "retries": 1}
@@ -75,14 +73,8 @@ def main() -> None:
     if given:
         record(docker.DockerClient(base_url=given, version="auto"))
         return
-    home = Path(tempfile.mkdtemp(prefix="sr-record-"))
-    daemon = start_dockerd(home)
-    try:
+    with private_dockerd() as daemon:
         record(docker.DockerClient(base_url=daemon.url, version="auto"))
-    finally:
-        daemon.stop()
-        unmount_below(home)
-        shutil.rmtree(home, ignore_errors=True)
 
 
 if __name__ == "__main__":

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import io
 import os
 import shutil
@@ -9,7 +10,10 @@ import signal
 import socket
 import subprocess
 import tarfile
+import tempfile
 import time
+import zlib
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -39,31 +43,69 @@ def stop_process(process: subprocess.Popen, timeout: float = 10) -> None:
 
 @dataclass
 class Dockerd:
-    url: str
+    """A private dockerd with its own data, exec root, pid file and unix socket under `workdir`."""
+
+    workdir: Path
+    extra: tuple[str, ...] = ()
     process: subprocess.Popen | None = None
+
+    @property
+    def url(self) -> str:
+        return f"unix://{self.workdir / 'docker.sock'}"
+
+    def start(self) -> None:
+        binary = shutil.which("dockerd")
+        if binary is None:
+            raise RuntimeError("dockerd is not installed (Debian package docker.io); run `make deps`")
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        log = open(self.workdir / "dockerd.log", "ab")
+        workdir = self.workdir
+        self.process = subprocess.Popen(
+            [binary, "--data-root", str(workdir / "data"), "--exec-root", str(workdir / "exec"),
+             "--pidfile", str(workdir / "dockerd.pid"), "--host", self.url, *self.extra],
+            stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        process = self.process
+        wait_until(lambda: process.poll() is not None or _pings(self.url), timeout=60, what="dockerd to answer")
+        if process.poll() is not None:
+            raise RuntimeError(f"dockerd exited: {(workdir / 'dockerd.log').read_text()[-2000:]}")
 
     def stop(self) -> None:
         if self.process is not None:
-            stop_process(self.process, timeout=20)
+            stop_process(self.process, timeout=30)
+
+    def restart(self) -> None:
+        self.stop()
+        self.start()
 
 
-def start_dockerd(workdir: Path) -> Dockerd:
-    """A private dockerd with its own data, exec root, pid file and unix socket under `workdir`."""
-    binary = shutil.which("dockerd")
-    if binary is None:
-        raise RuntimeError("dockerd is not installed (Debian package docker.io); run `make deps`")
-    workdir.mkdir(parents=True, exist_ok=True)
-    sock = workdir / "docker.sock"
-    log = open(workdir / "dockerd.log", "wb")
-    process = subprocess.Popen(
-        [binary, "--data-root", str(workdir / "data"), "--exec-root", str(workdir / "exec"),
-         "--pidfile", str(workdir / "dockerd.pid"), "--host", f"unix://{sock}"],
-        stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-    daemon = Dockerd(f"unix://{sock}", process)
-    wait_until(lambda: process.poll() is not None or _pings(daemon.url), timeout=60, what="dockerd to answer")
-    if process.poll() is not None:
-        raise RuntimeError(f"dockerd exited: {(workdir / 'dockerd.log').read_text()[-2000:]}")
-    return daemon
+@contextlib.contextmanager
+def private_dockerd(*extra: str) -> Iterator[Dockerd]:
+    """A started private dockerd, stopped and cleaned up afterwards.
+
+    Not under pytest's temp dir: dockerd leaves root-owned state there that pytest cannot prune.
+    """
+    home = Path(tempfile.mkdtemp(prefix="sr-dockerd-"))
+    daemon = Dockerd(home, extra)
+    try:
+        daemon.start()
+        yield daemon
+    finally:
+        daemon.stop()
+        unmount_below(home)
+        shutil.rmtree(home, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def own_bridge(address: str = "172.31.254.1/24") -> Iterator[str]:
+    """A Linux bridge for a second dockerd: `--bridge none` would make it delete the first one's docker0."""
+    name = f"srbr{os.getpid() % 100000}"
+    subprocess.run(["ip", "link", "add", name, "type", "bridge"], check=True)
+    try:
+        subprocess.run(["ip", "addr", "add", address, "dev", name], check=True)
+        subprocess.run(["ip", "link", "set", name, "up"], check=True)
+        yield name
+    finally:
+        subprocess.run(["ip", "link", "delete", name], check=False)
 
 
 def unmount_below(folder: Path) -> None:
@@ -136,7 +178,7 @@ class EtcdMember:
              "--listen-client-urls", self.url, "--advertise-client-urls", self.url,
              "--listen-peer-urls", self.peer_url, "--initial-advertise-peer-urls", self.peer_url,
              "--initial-cluster", cluster, "--initial-cluster-state", state,
-             "--initial-cluster-token", f"sr-test-{self.client_port}", *self.extra],
+             "--initial-cluster-token", f"sr-{zlib.crc32(cluster.encode()):x}", *self.extra],
             stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
 
     def wait_ready(self, timeout: float = 20) -> None:
