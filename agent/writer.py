@@ -15,6 +15,7 @@ from agent.container import Inspect, container_id, describe, is_registrable
 from agent.desired import MARKER_GROUP, DesiredState
 from agent.docker_api import Docker, DockerUnavailable
 from agent.etcd import Etcd, EtcdRequestError, EtcdUnavailable, LeaseNotFound, WatchEvent
+from agent.flapguard import FlapGuard
 from agent.heartbeat import LeaseRef
 from agent.layouts import Layout
 from agent.marker import STOPPED, Marker
@@ -45,6 +46,7 @@ class Writer:
         self._revisions: dict[str, int] = {}  # the revision of our last put or delete of each key
         self._snapshot_revision = 0  # the last full comparison saw everything up to this revision
         self._names: dict[str, str] = {}
+        self._flaps = FlapGuard()
         self._dirty = True  # etcd must be compared in full before single changes can be trusted
         self._docker_read = False  # no full comparison before Docker was listed once: it would delete
         self._retry_at = 0.0
@@ -112,7 +114,9 @@ class Writer:
             return
         actual = {key: self._written[key] for key in affected if key in self._written}
         plan = diff(self._desired.values(affected), actual, self._rank)
-        if self._apply([plan]):
+        if not plan:
+            log.debug("%s: %s unchanged", command.action, self._group_name(cid))
+        elif self._apply([plan]):
             self._log_change(cid, plan, command.action, existed=bool(actual))
 
     def handle_keys_changed(self, command: KeysChanged) -> None:
@@ -120,6 +124,12 @@ class Writer:
         damaged = {event.key for event in command.events if self._is_foreign_damage(event)}
         if not damaged or self._dirty:
             return
+        self._flaps.forget_old()
+        fought = {key for key in damaged if not self._flaps.allow(key)}
+        if fought:
+            log.error("%d keys (%s, …) keep being changed by someone else; not restoring them for now. Is another "
+                      "agent registering the same containers under another host name?", len(fought), min(fought))
+            damaged -= fought
         by_group: dict[str, set[str]] = {}
         for key in damaged:
             self._written.pop(key, None)

@@ -73,3 +73,20 @@ def test_usr2_on_another_host_is_repaired_by_this_host(agents, containers, docke
     wait_equal(lambda: etcd_picture(etcd, root), expected, what="both hosts back")
     assert "restored" in first.log()
     assert first.process.poll() is None
+
+
+def test_two_agents_claiming_the_same_containers_do_not_fight_forever(agents, containers, own_etcd, root):
+    """A misconfiguration: two host names over one Docker. Self-healing must not rewrite keys forever."""
+    from tests.support.etcdclient import EtcdClient
+
+    etcd = EtcdClient(own_etcd.url)
+    containers.run()
+    first = agents.start("twin-a", root, etcd_url=own_etcd.url)
+    second = agents.start("twin-b", root, etcd_url=own_etcd.url)
+    first.wait_running(etcd)
+    second.wait_running(etcd)
+    wait_until(lambda: "keep being changed by someone else" in first.log() + second.log(), timeout=20,
+               what="the flap guard to step in")
+    revision = etcd.revision()
+    time.sleep(2)  # a fight rewrites keys every few milliseconds; two quiet seconds show it stopped
+    assert etcd.revision() - revision < 10
