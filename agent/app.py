@@ -104,27 +104,19 @@ class Agent:
 
     # -- life cycle --------------------------------------------------------------------------------
     def start(self) -> None:
+        """Docker, host name, etcd, the host's lease, then the greenlets: heartbeat first, writer last."""
         config = self.config
         docker = wait_for(f"Docker at {config.docker_url}", lambda: Docker(config.docker_url))
-        try:
-            host = config.host or check_host(wait_for("Docker's name", docker.engine_name), "Docker engine name")
-        except ConfigError as exc:
-            log.error("%s (set EC_REGISTRATOR_HOST)", exc)
-            self.inbox.put(Exit(2))
+        host = self._host_name(docker)
+        if host is None:
             return
         layouts = build_layouts(config, host)
         etcd = self._etcd(config.etcd_endpoints, WRITE_TIMEOUT)
         endpoints = wait_for(f"etcd at {', '.join(map(str, config.etcd_endpoints))}", etcd.discover_members)
         log.info("etcd endpoints: %s", ", ".join(map(str, endpoints)))
         key = marker_key(config.etcd_dir, host)
-        lease = LeaseRef(wait_for("a claim on the host", lambda: claim_host(etcd, key, host, config.ttl)))
-        if config.ttl and not lease.id:
-            lease.id = wait_for("a lease", lambda: etcd.lease_grant(config.ttl))
-        log.info("host %s: lease %x (TTL %ds), layouts %s", host, lease.id, config.ttl, ",".join(config.layouts))
-        if config.ttl:
-            self.heartbeat = Heartbeat(self._etcd(endpoints, max(0.5, min(3.0, config.ttl / 6))), lease, config.ttl,
-                                       lambda lost: self.submit(LeaseLost(lost)))
-            self._spawn("heartbeat", self.heartbeat.run)
+        lease = self._claim(etcd, key, host)
+        self._start_heartbeat(endpoints, lease)
         self.follower = EventFollower(lambda: Docker(config.docker_url), self.submit)
         wait_for("Docker's event stream", self.follower.open)
         watchers = [KeyWatcher(self._etcd(endpoints, WRITE_TIMEOUT), prefix, self.submit)
@@ -138,6 +130,32 @@ class Agent:
         self._spawn("events", self.follower.run)
         for number, watcher in enumerate(watchers):
             self._spawn(f"watch-{number}", watcher.run)
+
+    def _host_name(self, docker: Docker) -> str | None:
+        try:
+            return self.config.host or check_host(wait_for("Docker's name", docker.engine_name), "Docker engine name")
+        except ConfigError as exc:
+            log.error("%s (set EC_REGISTRATOR_HOST)", exc)
+            self.inbox.put(Exit(2))
+            return None
+
+    def _claim(self, etcd: Etcd, key: str, host: str) -> LeaseRef:
+        """The stopped agent's lease when it can be adopted, else a new one (none with TTL 0)."""
+        ttl = self.config.ttl
+        lease = LeaseRef(wait_for("a claim on the host", lambda: claim_host(etcd, key, host, ttl)))
+        if ttl and not lease.id:
+            lease.id = wait_for("a lease", lambda: etcd.lease_grant(ttl))
+        log.info("host %s: lease %x (TTL %ds), layouts %s", host, lease.id, ttl, ",".join(self.config.layouts))
+        return lease
+
+    def _start_heartbeat(self, endpoints: Sequence[Endpoint], lease: LeaseRef) -> None:
+        """Before the first bulk write: a bulk load of single puts can outlive a short lease."""
+        ttl = self.config.ttl
+        if ttl:
+            keepalive_timeout = max(0.5, min(3.0, ttl / 6))  # well under the keepalive interval TTL/3
+            self.heartbeat = Heartbeat(self._etcd(endpoints, keepalive_timeout), lease, ttl,
+                                       lambda lost: self.submit(LeaseLost(lost)))
+            self._spawn("heartbeat", self.heartbeat.run)
 
     def _etcd(self, endpoints: Sequence[Endpoint], timeout: float) -> Etcd:
         config = self.config
