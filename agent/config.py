@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from agent import __version__
 
 RESERVED_HOSTS = frozenset({"containers", "hosts", "labels", "agents"})
-KNOWN_LAYOUTS = ("ec",)  # "backends" (SPEC §4) lands with issue 4
+KNOWN_LAYOUTS = ("ec", "backends")
 LOG_LEVELS = ("debug", "info", "warning", "error")
 MIN_LEASE_TTL = 2  # etcd raises shorter TTLs to its own minimum anyway
 
@@ -252,6 +252,9 @@ def _password(raw: Mapping[str, str | None]) -> str | None:
 
 
 def _check_layout_needs(config: Config) -> None:
+    if "backends" in config.layouts and not config.host_ip:
+        raise ConfigError("EC_REGISTRATOR_HOST_IP: expected the address the backends layout publishes for ports "
+                          "bound to all interfaces, e.g. 10.0.0.5 (alias HOST_IP)")
     if config.etcd_password and not config.etcd_user:
         raise ConfigError("EC_REGISTRATOR_ETCD_USER: expected a user name when a password is given")
     if len(config.layouts) > 1 and _nested(config.etcd_dir, config.backends_dir):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from typing import Protocol
 
 from agent.layouts import Layout
@@ -44,6 +44,14 @@ def owned_keys(stored: Iterable[StoredKey], layouts: Sequence[Layout], container
     for layout in layouts:
         mine |= layout.owned(_under(values, layout.root), container_ids)
     return {key: by_key[key].value if by_key[key].lease == lease else FOREIGN_LEASE for key in mine}
+
+
+def held_by_others(stored: Iterable[StoredKey], wanted: Mapping[str, str], shared: Callable[[str], bool],
+                   lease: int) -> dict[str, str]:
+    """Shared keys this host wants that another lease holds: present is enough, whatever their value
+    (SPEC §4: the last writer of a shared key wins), so they are neither rewritten nor deleted by us."""
+    return {item.key: item.value for item in stored
+            if item.key in wanted and shared(item.key) and item.lease != lease}
 
 
 def _under(values: Mapping[str, str], root: str) -> dict[str, str]:

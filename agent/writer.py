@@ -19,7 +19,7 @@ from agent.flapguard import FlapGuard
 from agent.heartbeat import LeaseRef
 from agent.layouts import Layout
 from agent.marker import STOPPED, Marker
-from agent.ownership import owned_keys
+from agent.ownership import held_by_others, owned_keys
 from agent.plan import Plan, Put, diff, transactions
 
 log = logging.getLogger(__name__)
@@ -47,6 +47,8 @@ class Writer:
         self._snapshot_revision = 0  # the last full comparison saw everything up to this revision
         self._names: dict[str, str] = {}
         self._flaps = FlapGuard()
+        self._conflicts_warned: set[str] = set()
+        self._held_elsewhere: set[str] = set()  # shared keys we want that another host's lease holds
         self._dirty = True  # etcd must be compared in full before single changes can be trusted
         self._docker_read = False  # no full comparison before Docker was listed once: it would delete
         self._retry_at = 0.0
@@ -112,8 +114,10 @@ class Writer:
         affected = self._desired.replace(cid, keys)
         if self._dirty:
             return
+        wanted = self._desired.values(affected)
         actual = {key: self._written[key] for key in affected if key in self._written}
-        plan = diff(self._desired.values(affected), actual, self._rank)
+        actual.update({key: wanted[key] for key in self._held_elsewhere.intersection(wanted)})
+        plan = diff(wanted, actual, self._rank)
         if not plan:
             log.debug("%s: %s unchanged", command.action, self._group_name(cid))
         elif self._apply([plan]):
@@ -121,6 +125,9 @@ class Writer:
 
     def handle_keys_changed(self, command: KeysChanged) -> None:
         """Self-healing: put back what someone else deleted or changed among the keys this host wants."""
+        for event in command.events:
+            if self._shared(event.key):
+                self._note_holder(event)
         damaged = {event.key for event in command.events if self._is_foreign_damage(event)}
         if not damaged or self._dirty:
             return
@@ -140,14 +147,22 @@ class Writer:
                 log.info("restored %d keys of %s deleted or changed by someone else", len(plan.puts),
                          self._group_name(group))
 
+    def _note_holder(self, event: WatchEvent) -> None:
+        """Keep track of the shared keys another host's lease holds: not ours to delete or rewrite."""
+        if event.deleted or event.lease == self._lease.id:
+            self._held_elsewhere.discard(event.key)
+        else:
+            self._held_elsewhere.add(event.key)
+            self._written.pop(event.key, None)
+
     def _is_foreign_damage(self, event: WatchEvent) -> bool:
         if event.key not in self._desired:
             return False
         if event.mod_revision <= max(self._snapshot_revision, self._revisions.get(event.key, 0)):
             return False  # already seen by a full comparison, or older than our own last write
-        if event.deleted or event.lease != self._lease.id:
-            return True
-        return self._desired.values([event.key]).get(event.key) != event.value
+        if event.deleted or self._shared(event.key):
+            return event.deleted
+        return event.lease != self._lease.id or self._desired.values([event.key]).get(event.key) != event.value
 
     def handle_resync(self, command: Resync) -> None:
         self._next_resync = time.monotonic() + self._resync_every
@@ -237,11 +252,16 @@ class Writer:
         stored = [kv for kvs, _ in snapshots for kv in kvs]
         stored += [marker] if marker and marker.key not in {kv.key for kv in stored} else []
         actual = owned_keys(stored, self._layouts, self._desired.container_ids(), self._lease.id, self._marker_key)
+        wanted = self._desired.everything()
+        others = held_by_others(stored, wanted, self._shared, self._lease.id)
+        self._warn_shared_conflicts(others, wanted)
+        actual.update({key: wanted[key] for key in others})
         plans = self._group_plans(actual)
         if not self._apply([plan for _, plan, _ in plans]):
             return
         self._dirty = False
-        self._written = self._desired.everything()
+        self._written = {key: value for key, value in wanted.items() if key not in others}
+        self._held_elsewhere = set(others)
         self._revisions = {key: self._revisions[key] for key in self._written if key in self._revisions}
         self._snapshot_revision = min(revision for _, revision in snapshots)
         self.synced.set()
@@ -300,11 +320,26 @@ class Writer:
         self._dirty = True
         self._retry_at = time.monotonic() + RETRY_DELAY
 
-    def _rank(self, key: str) -> int:
+    def _layout_of(self, key: str) -> Layout | None:
         for layout in self._layouts:
             if key.startswith(layout.root + "/"):
-                return layout.rank(key)
-        return 0
+                return layout
+        return None
+
+    def _rank(self, key: str) -> int:
+        layout = self._layout_of(key)
+        return layout.rank(key) if layout else 0
+
+    def _shared(self, key: str) -> bool:
+        layout = self._layout_of(key)
+        return bool(layout and layout.shared(key))
+
+    def _warn_shared_conflicts(self, others: Mapping[str, str], wanted: Mapping[str, str]) -> None:
+        for key in sorted(key for key, value in others.items() if value != wanted[key]):
+            if key not in self._conflicts_warned:
+                self._conflicts_warned.add(key)
+                log.warning("%s is %r on another host, %r here: containers of one service should publish the "
+                            "same ports; the last writer wins", key, others[key], wanted[key])
 
     def _group_name(self, group: str) -> str:
         return "agent marker" if group == MARKER_GROUP else self._names.get(group, group[:12])

@@ -26,13 +26,22 @@ class Layout(Protocol):
         """OWN or INDEX: decides write order inside a change."""
 
     def owned(self, kvs: Mapping[str, str], container_ids: Collection[str]) -> set[str]:
-        """Which of the keys read under `root` belong to this host, judged from the keys alone."""
+        """Which of the keys read under `root` belong to this host, judged from the keys alone.
+
+        Keys on this host's lease are its own anyway; this finds the others (TTL 0, a lease lost).
+        """
+
+    def shared(self, key: str) -> bool:
+        """Whether other hosts may want this key too: then it is never taken from them, only put back
+        when it is gone."""
 
 
 def build_layouts(config: Config, host: str) -> list[Layout]:
+    from agent.layouts.backends import BackendsLayout
     from agent.layouts.ec import EcLayout
 
     makers = {
         "ec": lambda: EcLayout(config.etcd_dir, host),
+        "backends": lambda: BackendsLayout(config.backends_dir, config.host_ip or ""),
     }
     return [makers[name]() for name in config.layouts]

@@ -71,6 +71,9 @@ class EcLayout:
     def rank(self, key: str) -> int:
         return OWN if key.startswith(self._containers) else INDEX
 
+    def shared(self, key: str) -> bool:
+        return False
+
     def owned(self, kvs: Mapping[str, str], container_ids: Collection[str]) -> set[str]:
         ids = set(container_ids) | self._ids_filed_under_host(kvs)
         labels_prefix = f"{self.root}/labels/"

@@ -15,6 +15,7 @@ import docker
 from tests.support.servers import TEST_IMAGE, build_test_image, private_dockerd
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
+TAGGED_IMAGE = "reg.example:5000/team/web:1.2"  # a local tag: nothing is pulled
 HEALTHCHECK = {"test": ["CMD-SHELL", "test -f /tmp/healthy"], "interval": 300_000_000, "retries": 1}
 MATRIX = {
     "published_tcp_udp": {"ports": {"80/tcp": 8080, "53/udp": 5353}},
@@ -25,16 +26,23 @@ MATRIX = {
     "hostile_labels": {"labels": {"a/b": "slash", "p%c": "per%cent", "ünïcödé": "ça va ✓", "empty": ""}},
     "healthcheck": {"healthcheck": HEALTHCHECK},
     "service_ignored": {"environment": {"SERVICE_IGNORE": "true"}},
+    "three_ports": {"ports": {"80/tcp": 8081, "443/tcp": 8443, "53/udp": 5354}, "image": TAGGED_IMAGE,
+                    "environment": {"SERVICE_443_NAME": "web-tls"}},
+    "service_named": {"ports": {"8080/tcp": 18080}, "labels": {"SERVICE_NAME": "api"},
+                      "environment": {"SERVICE_NAME": "env-loses"}},
+    "bound_address": {"ports": {"9090/tcp": ("127.0.0.1", 19090), "9091/udp": 19091}},
 }
 
 
 def record(client: docker.DockerClient) -> None:
     build_test_image(client)
+    client.images.get(TEST_IMAGE).tag(TAGGED_IMAGE)
     network = client.networks.create("fixture-net")
     made = []
     try:
         for name, options in MATRIX.items():
-            made.append(client.containers.run(TEST_IMAGE, "sleep 600", name=name, detach=True, **options))
+            image = options.pop("image", TEST_IMAGE)
+            made.append(client.containers.run(image, "sleep 600", name=name, detach=True, **options))
         health = client.containers.get("healthcheck")
         dump(client, "healthcheck_starting", health.id)
         health.exec_run("touch /tmp/healthy")

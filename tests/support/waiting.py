@@ -28,5 +28,14 @@ def wait_equal(probe: Callable[[], T], expected: T, timeout: float = 10.0, what:
         if value == expected:
             return
         if time.monotonic() > deadline:
-            assert value == expected, f"timed out after {timeout}s waiting for {what}"
+            raise AssertionError(f"timed out after {timeout}s waiting for {what}: {difference(value, expected)}")
         time.sleep(0.05)
+
+
+def difference(value: object, expected: object) -> str:
+    if not (isinstance(value, dict) and isinstance(expected, dict)):
+        return f"{value!r} != {expected!r}"
+    missing = {key: expected[key] for key in expected.keys() - value.keys()}
+    extra = {key: value[key] for key in value.keys() - expected.keys()}
+    wrong = {key: (value[key], expected[key]) for key in value.keys() & expected.keys() if value[key] != expected[key]}
+    return f"missing {missing}, extra {extra}, different (got, expected) {wrong}"

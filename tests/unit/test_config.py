@@ -64,3 +64,21 @@ def test_password_never_in_repr():
     config = load([], {"EC_REGISTRATOR_ETCD_USER": "u", "EC_REGISTRATOR_ETCD_PASSWORD": "hunter2"})
     assert config.etcd_password == "hunter2"
     assert "hunter2" not in repr(config)
+
+
+def test_backends_layout_takes_host_ip_and_its_seed_alias():
+    config = load([], {"EC_REGISTRATOR_LAYOUTS": "ec,backends", "HOST_IP": "10.0.0.5", "ETCD_HOST": "e:4001"})
+    assert config.layouts == ("ec", "backends")
+    assert config.host_ip == "10.0.0.5"
+    assert config.backends_dir == "/backends"
+    assert config.etcd_endpoints[0] == Endpoint("http", "e", 4001)
+
+
+@pytest.mark.parametrize(("env", "named"), [
+    ({"EC_REGISTRATOR_LAYOUTS": "backends"}, "EC_REGISTRATOR_HOST_IP"),
+    ({"EC_REGISTRATOR_LAYOUTS": "ec,backends", "HOST_IP": "1.2.3.4", "EC_REGISTRATOR_BACKENDS_DIR": "registry/b"},
+     "EC_REGISTRATOR_BACKENDS_DIR"),
+])
+def test_backends_errors(env, named):
+    with pytest.raises(ConfigError, match=named):
+        load([], env)

@@ -1,0 +1,74 @@
+"""The backends layout of docker-register, multi-port form (SPEC §4):
+
+    B/<service>/<n>/<container> = "<ip>:<HostPort>"
+    B/<service>/<n>/port        = "<container port>"   (shared by every host running the service)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Mapping
+from typing import Any
+
+from agent.container import Inspect, container_id, container_name, service_settings
+from agent.escape import escape_segment
+from agent.layouts import INDEX, OWN
+
+ANY_ADDRESS = frozenset({"", "0.0.0.0", "::"})
+SHORT_ID = 12
+
+
+def image_service(image: str) -> str:
+    """`reg.example:5000/team/web:1.2` -> `web`: the repository's last component, no tag, no digest."""
+    last = image.split("@", 1)[0].rsplit("/", 1)[-1]
+    return last.split(":", 1)[0]
+
+
+def published_ports(inspect: Inspect) -> list[tuple[int, str, Mapping[str, Any]]]:
+    """(container port, proto, first host binding) of every published port, in ascending order."""
+    ports: Mapping[str, Any] = (inspect.get("NetworkSettings") or {}).get("Ports") or {}
+    found = []
+    for spec, bindings in ports.items():
+        port, _, proto = spec.partition("/")
+        if bindings and port.isdigit():
+            found.append((int(port), (proto or "tcp").lower(), bindings[0] or {}))
+    return sorted(found, key=lambda item: (item[0], item[1]))
+
+
+def address(host_ip: str, port: str) -> str:
+    return f"[{host_ip}]:{port}" if ":" in host_ip else f"{host_ip}:{port}"
+
+
+class BackendsLayout:
+    name = "backends"
+
+    def __init__(self, root: str, host_ip: str) -> None:
+        self.root = root
+        self.host_ip = host_ip
+
+    def container_keys(self, inspect: Inspect) -> dict[str, str]:
+        settings = service_settings(inspect)
+        image = str((inspect.get("Config") or {}).get("Image") or "")
+        fallback = settings.get("SERVICE_NAME") or image_service(image) or container_name(inspect)
+        short = escape_segment(container_id(inspect)[:SHORT_ID])
+        numbers: dict[str, int] = {}
+        own: dict[str, str] = {}
+        index: dict[str, str] = {}
+        for port, _, binding in published_ports(inspect):
+            service = escape_segment(settings.get(f"SERVICE_{port}_NAME") or fallback)
+            numbers[service] = numbers.get(service, 0) + 1
+            base = f"{self.root}/{service}/{numbers[service]}"
+            host_ip = str(binding.get("HostIp") or "")
+            own[f"{base}/{short}"] = address(self.host_ip if host_ip in ANY_ADDRESS else host_ip,
+                                             str(binding.get("HostPort") or ""))
+            index[f"{base}/port"] = str(port)
+        return {**own, **index}
+
+    def rank(self, key: str) -> int:
+        return INDEX if self.shared(key) else OWN
+
+    def shared(self, key: str) -> bool:
+        return key.startswith(self.root + "/") and key.endswith("/port")
+
+    def owned(self, kvs: Mapping[str, str], container_ids: Collection[str]) -> set[str]:
+        shorts = {escape_segment(cid[:SHORT_ID]) for cid in container_ids}
+        return {key for key in kvs if not self.shared(key) and key.rsplit("/", 1)[-1] in shorts}
