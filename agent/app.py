@@ -15,13 +15,13 @@ from agent import __version__
 from agent.commands import Command, LeaseLost, Resync, Shutdown, Wipe
 from agent.config import Config, ConfigError, Endpoint, check_host
 from agent.docker_api import Docker
-from agent.etcd import Etcd, TlsFiles
+from agent.etcd import Credentials, Etcd, TlsFiles
 from agent.events import EventFollower
 from agent.heartbeat import Heartbeat, LeaseRef
 from agent.http import HttpEndpoint
 from agent.layouts import build_layouts
 from agent.marker import RUNNING, Marker, marker_key
-from agent.startup import claim_host, wait_for
+from agent.startup import FATAL, claim_host, wait_for
 from agent.watcher import KeyWatcher
 from agent.writer import Writer
 
@@ -104,6 +104,13 @@ class Agent:
 
     # -- life cycle --------------------------------------------------------------------------------
     def start(self) -> None:
+        try:
+            self._start()
+        except FATAL as exc:
+            log.error("cannot use etcd: %s", exc)
+            self.inbox.put(Exit(2))
+
+    def _start(self) -> None:
         """Docker, host name, etcd, the host's lease, then the greenlets: heartbeat first, writer last."""
         config = self.config
         docker = wait_for(f"Docker at {config.docker_url}", lambda: Docker(config.docker_url))
@@ -159,7 +166,8 @@ class Agent:
 
     def _etcd(self, endpoints: Sequence[Endpoint], timeout: float) -> Etcd:
         config = self.config
-        return Etcd(endpoints, TlsFiles(config.etcd_cert, config.etcd_key, config.etcd_ca), timeout)
+        credentials = Credentials(config.etcd_user, config.etcd_password or "") if config.etcd_user else None
+        return Etcd(endpoints, TlsFiles(config.etcd_cert, config.etcd_key, config.etcd_ca), timeout, credentials)
 
     def _spawn(self, name: str, run: object) -> None:
         greenlet = gevent.spawn(run)

@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import os
 import re
+import ssl
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
@@ -147,6 +149,7 @@ def load(argv: Sequence[str], environ: Mapping[str, str]) -> Config:
         log_format=_choice("EC_REGISTRATOR_LOG_FORMAT", raw["EC_REGISTRATOR_LOG_FORMAT"] or "", ("text", "json")),
     )
     _check_layout_needs(config)
+    _check_tls_files(config)
     return config
 
 
@@ -249,6 +252,36 @@ def _password(raw: Mapping[str, str | None]) -> str | None:
             return handle.read().rstrip("\r\n")
     except OSError as exc:
         raise ConfigError(f"EC_REGISTRATOR_ETCD_PASSWORD_FILE: expected a readable file ({exc.strerror})") from None
+
+
+def _check_tls_files(config: Config) -> None:
+    """Refuse at start what TLS would refuse at the first request: a lone cert or key, a pair that does not
+    match, an expired certificate, a CA file that holds no certificate."""
+    if bool(config.etcd_cert) != bool(config.etcd_key):
+        raise ConfigError("EC_REGISTRATOR_ETCD_CERT: expected both a certificate and its key "
+                          "(EC_REGISTRATOR_ETCD_CERT and EC_REGISTRATOR_ETCD_KEY)")
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    if config.etcd_cert and config.etcd_key:
+        try:
+            context.load_cert_chain(config.etcd_cert, config.etcd_key)
+        except ssl.SSLError as exc:
+            raise ConfigError("EC_REGISTRATOR_ETCD_KEY: expected the private key of EC_REGISTRATOR_ETCD_CERT "
+                              f"({exc.reason or exc})") from None
+        _check_not_expired("EC_REGISTRATOR_ETCD_CERT", config.etcd_cert)
+    if config.etcd_ca:
+        try:
+            context.load_verify_locations(config.etcd_ca)
+        except ssl.SSLError as exc:
+            raise ConfigError(f"EC_REGISTRATOR_ETCD_CA: expected PEM CA certificates ({exc.reason or exc})") from None
+
+
+def _check_not_expired(name: str, path: str) -> None:
+    try:
+        not_after = ssl._ssl._test_decode_cert(path)["notAfter"]  # type: ignore[attr-defined]
+    except (AttributeError, KeyError, ssl.SSLError):
+        return  # cannot tell here; the handshake will
+    if ssl.cert_time_to_seconds(not_after) < time.time():
+        raise ConfigError(f"{name}: the certificate expired on {not_after}; expected a valid one")
 
 
 def _check_layout_needs(config: Config) -> None:

@@ -10,7 +10,7 @@ import base64
 import logging
 import socket
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -36,8 +36,47 @@ class EtcdUnavailable(Exception):
     """No endpoint answered."""
 
 
+class EtcdTlsError(EtcdUnavailable):
+    """The TLS handshake failed: a setting to fix, not an outage to wait out (at start-up)."""
+
+
 class EtcdRequestError(Exception):
     """etcd answered with an error."""
+
+
+class EtcdAuthFailed(EtcdRequestError):
+    """etcd refused the user name or password."""
+
+
+TOKEN_ERRORS = ("invalid auth token", "user name is empty", "auth token is expired")
+TLS_REASONS = (
+    ("CERTIFICATE_VERIFY_FAILED", "the server's certificate is not signed by EC_REGISTRATOR_ETCD_CA"),
+    ("certificate required", "the server requires a client certificate (EC_REGISTRATOR_ETCD_CERT and _KEY)"),
+    ("unknown ca", "the server does not trust our client certificate (EC_REGISTRATOR_ETCD_CERT)"),
+    ("bad certificate", "the server refused our client certificate (EC_REGISTRATOR_ETCD_CERT)"),
+    ("certificate expired", "a certificate has expired"),
+    ("WRONG_VERSION_NUMBER", "the server does not speak TLS here; use http:// or drop the TLS settings"),
+)
+
+
+def tls_reason(text: str, client_cert: bool) -> str | None:
+    """What a failed request's text says about TLS, in the operator's terms; None when it is not TLS."""
+    for needle, reason in TLS_REASONS:
+        if needle in text:
+            return reason
+    if "SSLError" not in text:
+        return None
+    if "EOF" in text:  # the server hung up in the handshake: with etcd, about the client certificate
+        return ("the server ended the TLS handshake: it does not accept our client certificate (EC_REGISTRATOR_"
+                "ETCD_CERT)" if client_cert else "the server ended the TLS handshake: it requires a client "
+                "certificate (EC_REGISTRATOR_ETCD_CERT and _KEY)")
+    return "TLS handshake failed"
+
+
+@dataclass(frozen=True)
+class Credentials:
+    user: str
+    password: str = field(repr=False)
 
 
 class LeaseNotFound(EtcdRequestError):
@@ -112,8 +151,11 @@ class KeepAliveAdapter(requests.adapters.HTTPAdapter):
 
 
 class Etcd:
-    def __init__(self, endpoints: Sequence[Endpoint], tls: TlsFiles | None, timeout: float) -> None:
+    def __init__(self, endpoints: Sequence[Endpoint], tls: TlsFiles | None, timeout: float,
+                 credentials: Credentials | None = None) -> None:
         self._tls = tls or TlsFiles(None, None, None)
+        self._credentials = credentials
+        self._token: str | None = None
         self._timeout = timeout
         self._endpoints: list[Endpoint] = []
         self._clients: list[Etcd3Client] = []
@@ -129,6 +171,8 @@ class Etcd:
                              cert_key=tls.key, cert_cert=tls.cert, timeout=self._timeout, api_path="/v3/")
         client.session.mount("http://", KeepAliveAdapter())
         client.session.mount("https://", KeepAliveAdapter())
+        if tls.ca:
+            client.session.trust_env = False  # else REQUESTS_CA_BUNDLE silently replaces our CA
         self._endpoints.append(endpoint)
         self._clients.append(client)
 
@@ -153,21 +197,50 @@ class Etcd:
         self._current = (self._current + 1) % len(self._clients)
 
     def _post(self, path: str, payload: dict[str, Any]) -> dict[str, Any]:
-        failure: Exception | None = None
+        if self._credentials and self._token is None:
+            self.authenticate()
+        try:
+            return self._post_once(path, payload)
+        except EtcdRequestError as exc:
+            if not (self._credentials and any(error in str(exc) for error in TOKEN_ERRORS)):
+                raise
+        log.info("etcd auth token of %s expired; authenticating again", self._credentials.user)
+        self.authenticate()
+        return self._post_once(path, payload)
+
+    def _post_once(self, path: str, payload: dict[str, Any]) -> dict[str, Any]:
+        failure = ""
         for _ in self._clients:
             client = self._clients[self._current]
             try:
                 return client.post(client.get_url(path), json=payload)
             except (ConnectionFailedError, ConnectionTimeoutError, InternalServerError) as exc:
-                failure = exc
-                log.debug("etcd %s failed on %s: %s", path, self.endpoint, exc.detail_text or exc)
+                failure = str(exc.detail_text or exc.__class__.__name__)
+                log.debug("etcd %s failed on %s: %s", path, self.endpoint, failure)
                 self._next_endpoint()
             except Etcd3Exception as exc:
                 text = str(exc.detail_text or exc)
                 if "lease not found" in text:
                     raise LeaseNotFound(text) from None
+                if "authentication failed" in text:
+                    raise EtcdAuthFailed("authentication failed: invalid user name or password") from None
                 raise EtcdRequestError(f"etcd {path}: {text}") from None
-        raise EtcdUnavailable(f"no etcd endpoint answered ({failure.__class__.__name__})")
+        reason = tls_reason(failure, client_cert=bool(self._tls.cert))
+        if reason:
+            raise EtcdTlsError(f"TLS to {self.endpoint}: {reason}")
+        raise EtcdUnavailable(f"no etcd endpoint answered ({failure.split(':')[0][:80]})")
+
+    def authenticate(self) -> None:
+        """Get a token for the configured user and send it with every request from now on."""
+        assert self._credentials is not None
+        self._token = None
+        for client in self._clients:
+            client.session.headers.pop("Authorization", None)
+        reply = self._post_once("auth/authenticate", {"name": self._credentials.user,
+                                                       "password": self._credentials.password})
+        self._token = str(reply["token"])
+        for client in self._clients:
+            client.session.headers["Authorization"] = self._token
 
     def status(self) -> dict[str, Any]:
         return self._post("maintenance/status", {})
@@ -189,8 +262,10 @@ class Etcd:
                 return found, revision
             start = _b64(found[-1].key.encode("utf-8") + b"\0")
 
-    def revision(self) -> int:
-        return int(self._post("kv/range", {"key": _b64("\0")})["header"]["revision"])
+    def revision(self, prefix: str) -> int:
+        """The store's current revision, read through a prefix this agent may read (etcd auth)."""
+        request = {"key": _b64(prefix), "range_end": prefix_end(prefix), "count_only": True}
+        return int(self._post("kv/range", request)["header"]["revision"])
 
     def delete_prefix(self, prefix: str) -> int:
         reply = self._post("kv/deleterange", {"key": _b64(prefix), "range_end": prefix_end(prefix)})
@@ -220,6 +295,8 @@ class Etcd:
 
     def watch(self, prefix: str, start_revision: int) -> Iterator[WatchReply]:
         """Watch every key under `prefix` from `start_revision` on. Ends (or raises) when the stream does."""
+        if self._credentials and self._token is None:
+            self.authenticate()
         client = self._clients[self._current]
         request = {"create_request": {"key": _b64(prefix), "range_end": prefix_end(prefix),
                                       "start_revision": str(start_revision), "progress_notify": True}}
@@ -244,6 +321,10 @@ class Etcd:
 
     def _watch_reply(self, message: dict[str, Any]) -> WatchReply:
         if "error" in message:
+            text = str(message["error"].get("message") or message["error"])
+            if self._credentials and any(error in text for error in TOKEN_ERRORS):
+                self._token = None  # the next request authenticates again
+            log.debug("watch answered with an error: %s", text)
             return WatchReply(0, canceled=True)
         result = message.get("result") or {}
         events = tuple(

@@ -59,6 +59,10 @@ def op_size(op: Op) -> int:
     return len(op.key.encode()) + len(value.encode()) + OP_OVERHEAD_BYTES
 
 
+def fits_one_request(key: str, value: str) -> bool:
+    return op_size(Put(key, value)) <= MAX_TXN_BYTES
+
+
 def transactions(plans: Iterable[Plan], max_ops: int = MAX_TXN_OPS,
                  max_bytes: int = MAX_TXN_BYTES) -> list[tuple[Op, ...]]:
     """Pack plans into transactions, keeping each plan whole in one transaction when it fits.

@@ -10,7 +10,7 @@ import backoff
 import gevent
 
 from agent.docker_api import DockerUnavailable
-from agent.etcd import Etcd, EtcdRequestError, EtcdUnavailable
+from agent.etcd import Etcd, EtcdAuthFailed, EtcdRequestError, EtcdTlsError, EtcdUnavailable
 from agent.marker import RUNNING, STOPPED, marker_state
 
 log = logging.getLogger(__name__)
@@ -19,17 +19,22 @@ T = TypeVar("T")
 MAX_WAIT_DELAY = 10.0
 CLAIM_POLL = 1.0
 UNREACHABLE = (DockerUnavailable, EtcdUnavailable, EtcdRequestError)
+FATAL = (EtcdTlsError, EtcdAuthFailed)  # settings to fix: waiting would not help
 
 
 def wait_for(what: str, attempt: Callable[[], T]) -> T:
-    """Call `attempt` until it succeeds, with exponential backoff and a log line per failure."""
+    """Call `attempt` until it succeeds, with exponential backoff and a log line per failure.
+
+    A FATAL error is raised at once.
+    """
 
     def report(details: dict) -> None:
         log.warning("waiting for %s (attempt %d, retry in %.1fs): %s", what, details["tries"], details["wait"],
                     details["exception"])
 
     retrying = backoff.on_exception(backoff.expo, UNREACHABLE, max_value=MAX_WAIT_DELAY, factor=0.5,
-                                    jitter=None, on_backoff=report, logger=None)
+                                    jitter=None, on_backoff=report, logger=None,
+                                    giveup=lambda exc: isinstance(exc, FATAL))
     return retrying(attempt)()
 
 

@@ -24,7 +24,7 @@ class KeyWatcher:
 
     def start_revision(self) -> int:
         """Fix the revision the watch starts from (a snapshot taken now): nothing after it is missed."""
-        self._next_revision = self._etcd.revision() + 1
+        self._next_revision = self._etcd.revision(self._prefix) + 1
         return self._next_revision
 
     def run(self) -> None:

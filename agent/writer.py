@@ -20,7 +20,7 @@ from agent.heartbeat import LeaseRef
 from agent.layouts import Layout
 from agent.marker import STOPPED, Marker
 from agent.ownership import held_by_others, owned_keys
-from agent.plan import Plan, Put, diff, transactions
+from agent.plan import Plan, Put, diff, fits_one_request, transactions
 
 log = logging.getLogger(__name__)
 
@@ -220,6 +220,9 @@ class Writer:
         keys: dict[str, str] = {}
         for layout in self._layouts:
             keys.update(layout.container_keys(inspect))
+        for key in [key for key, value in keys.items() if not fits_one_request(key, value)]:
+            log.warning("%s: skipping %s, its %d bytes are over etcd's request limit", describe(inspect), key,
+                        len(keys.pop(key).encode()))
         return keys
 
     def _read_docker(self) -> bool:

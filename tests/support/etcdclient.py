@@ -31,12 +31,25 @@ class Stored:
 
 
 class EtcdClient:
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, verify: str | bool = True, cert: tuple[str, str] | None = None) -> None:
         self.url = url.rstrip("/")
         self.session = requests.Session()
+        self.session.verify = verify
+        self.session.cert = cert
+        self.session.trust_env = verify is True  # else REQUESTS_CA_BUNDLE replaces the given CA
+        self.credentials: dict[str, str] | None = None
+
+    def login(self, user: str, password: str) -> None:
+        """Authenticate now, and again whenever the token has expired."""
+        self.credentials = {"name": user, "password": password}
+        self.session.headers.pop("Authorization", None)
+        self.session.headers["Authorization"] = self.post("auth/authenticate", self.credentials)["token"]
 
     def post(self, path: str, payload: dict) -> dict:
         reply = self.session.post(f"{self.url}/v3/{path}", json=payload, timeout=5)
+        if reply.status_code == 401 and self.credentials and path != "auth/authenticate":
+            self.login(self.credentials["name"], self.credentials["password"])
+            reply = self.session.post(f"{self.url}/v3/{path}", json=payload, timeout=5)
         reply.raise_for_status()
         return reply.json()
 

@@ -20,6 +20,7 @@ from pathlib import Path
 import docker
 import requests
 
+from tests.support.tls import TlsSet
 from tests.support.waiting import wait_until
 
 TEST_IMAGE = "srtest/busybox:latest"
@@ -162,10 +163,24 @@ class EtcdMember:
     data_dir: Path
     process: subprocess.Popen | None = None
     extra: list[str] = field(default_factory=list)
+    tls: TlsSet | None = None  # clients must then show a certificate signed by tls.ca
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.client_port}"
+        return f"{'https' if self.tls else 'http'}://127.0.0.1:{self.client_port}"
+
+    @property
+    def client_options(self) -> dict:
+        """What a requests call needs to talk to this member."""
+        if not self.tls:
+            return {}
+        return {"verify": str(self.tls.ca), "cert": (str(self.tls.client_cert), str(self.tls.client_key))}
+
+    def _tls_flags(self) -> list[str]:
+        if not self.tls:
+            return []
+        return ["--cert-file", str(self.tls.server_cert), "--key-file", str(self.tls.server_key),
+                "--client-cert-auth", "--trusted-ca-file", str(self.tls.ca)]
 
     @property
     def peer_url(self) -> str:
@@ -178,7 +193,7 @@ class EtcdMember:
              "--listen-client-urls", self.url, "--advertise-client-urls", self.url,
              "--listen-peer-urls", self.peer_url, "--initial-advertise-peer-urls", self.peer_url,
              "--initial-cluster", cluster, "--initial-cluster-state", state,
-             "--initial-cluster-token", f"sr-{zlib.crc32(cluster.encode()):x}", *self.extra],
+             "--initial-cluster-token", f"sr-{zlib.crc32(cluster.encode()):x}", *self._tls_flags(), *self.extra],
             stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
 
     def wait_ready(self, timeout: float = 20) -> None:
@@ -188,7 +203,7 @@ class EtcdMember:
         if self.process is not None and self.process.poll() is not None:
             raise RuntimeError(f"etcd {self.name} exited: {self.data_dir.with_suffix('.log').read_text()[-2000:]}")
         try:
-            return requests.get(f"{self.url}/health", timeout=1).json().get("health") == "true"
+            return requests.get(f"{self.url}/health", timeout=1, **self.client_options).json().get("health") == "true"
         except requests.RequestException:
             return False
 
@@ -202,8 +217,8 @@ class EtcdMember:
             stop_process(self.process)
 
 
-def start_etcd(workdir: Path, name: str = "solo") -> EtcdMember:
-    member = EtcdMember(name, free_port(), free_port(), workdir / f"etcd-{name}")
+def start_etcd(workdir: Path, name: str = "solo", tls: TlsSet | None = None, extra: tuple[str, ...] = ()) -> EtcdMember:
+    member = EtcdMember(name, free_port(), free_port(), workdir / f"etcd-{name}", extra=list(extra), tls=tls)
     member.start(f"{name}={member.peer_url}")
     member.wait_ready()
     return member

@@ -3,6 +3,7 @@
 import pytest
 
 from agent.config import ConfigError, Endpoint, load
+from tests.support.tls import make_tls
 
 BASE = {"EC_REGISTRATOR_HOST": "node"}
 
@@ -31,9 +32,28 @@ def test_endpoint_forms():
 
 
 def test_tls_file_implies_https(tmp_path):
-    ca = tmp_path / "ca.pem"
-    ca.write_text("x")
-    assert load([], {"EC_REGISTRATOR_ETCD_CA": str(ca)}).etcd_endpoints[0].scheme == "https"
+    tls = make_tls(tmp_path)
+    assert load([], {"EC_REGISTRATOR_ETCD_CA": str(tls.ca)}).etcd_endpoints[0].scheme == "https"
+
+
+def test_tls_files_are_checked_at_start(tmp_path):
+    tls = make_tls(tmp_path)
+    garbage = tmp_path / "garbage.pem"
+    garbage.write_text("not a certificate")
+    cases = [
+        ({"EC_REGISTRATOR_ETCD_CERT": str(tls.client_cert)}, "both a certificate and its key"),
+        ({"EC_REGISTRATOR_ETCD_CERT": str(tls.client_cert), "EC_REGISTRATOR_ETCD_KEY": str(tls.server_key)},
+         "EC_REGISTRATOR_ETCD_KEY: expected the private key"),
+        ({"EC_REGISTRATOR_ETCD_CERT": str(tls.expired_cert), "EC_REGISTRATOR_ETCD_KEY": str(tls.expired_key)},
+         "expired"),
+        ({"EC_REGISTRATOR_ETCD_CA": str(garbage)}, "EC_REGISTRATOR_ETCD_CA: expected PEM"),
+    ]
+    for env, message in cases:
+        with pytest.raises(ConfigError, match=message):
+            load([], env)
+    good = {"EC_REGISTRATOR_ETCD_CERT": str(tls.client_cert), "EC_REGISTRATOR_ETCD_KEY": str(tls.client_key),
+            "EC_REGISTRATOR_ETCD_CA": str(tls.ca)}
+    assert load([], good).etcd_cert == str(tls.client_cert)
 
 
 def test_docker_host_wins_over_socket():
