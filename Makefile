@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: run test unit lint deps venv fixtures clean
+.PHONY: run test unit lint bench deps venv fixtures clean
 
 run: venv
 	scripts/run-local
@@ -27,6 +27,9 @@ $(VENV)/.installed: requirements.txt requirements-dev.txt pyproject.toml
 	$(BIN)/pip install -q -r requirements.txt -r requirements-dev.txt
 	$(BIN)/pip install -q --no-deps -e .
 	touch $@
+
+bench: deps venv
+	$(BIN)/python -m bench.run --out docs/benchmarks.md
 
 fixtures: deps venv
 	$(BIN)/python -m tests.support.record_fixtures

@@ -15,7 +15,7 @@ from agent import __version__
 from agent.commands import Command, LeaseLost, Resync, Shutdown, Wipe
 from agent.config import Config, ConfigError, Endpoint, check_host
 from agent.docker_api import Docker
-from agent.etcd import Credentials, Etcd, TlsFiles
+from agent.etcd import Etcd
 from agent.events import EventFollower
 from agent.heartbeat import Heartbeat, LeaseRef
 from agent.http import HttpEndpoint
@@ -96,11 +96,14 @@ class Agent:
         self.commands.put(command)
 
     def status(self) -> dict[str, float]:
-        """Figures for /metrics and /readyz: ready = first sync done, etcd in step, event stream open."""
+        """Figures for /metrics and /readyz: ready = first sync done, etcd in step, lease kept alive within
+        the TTL, Docker's event stream open."""
         writer = self.writer.status() if self.writer else {}
         connected = bool(self.follower and self.follower.connected)
-        ready = bool(writer.get("in_sync")) and connected
-        return {**writer, "docker_events_connected": float(connected), "ready": float(ready)}
+        lease_fresh = self.heartbeat.fresh() if self.heartbeat else self.writer is not None
+        ready = bool(writer.get("in_sync")) and connected and lease_fresh
+        return {**writer, "docker_events_connected": float(connected), "lease_fresh": float(lease_fresh),
+                "ready": float(ready)}
 
     # -- life cycle --------------------------------------------------------------------------------
     def start(self) -> None:
@@ -134,9 +137,22 @@ class Agent:
         marker = Marker(host, lease.id, RUNNING, started, __version__)
         self.writer = Writer(self.commands, etcd, docker, layouts, marker, key, config.ttl, lease, config.resync)
         self._spawn("writer", self.writer.run)
+        if config.once:
+            self._spawn("once", self._stop_after_first_sync)
+            return
         self._spawn("events", self.follower.run)
         for number, watcher in enumerate(watchers):
             self._spawn(f"watch-{number}", watcher.run)
+
+    def _stop_after_first_sync(self) -> None:
+        """--once: the first full sync, then a SIGINT's exit (marker `stopped`, keys left on the lease)."""
+        assert self.writer is not None
+        self.writer.synced.wait()
+        if self.config.ttl:
+            log.warning("--once: the keys are on lease %x and expire in %ds unless an agent for this host "
+                        "starts and adopts it; use EC_REGISTRATOR_TTL=0 for permanent keys", self.writer.lease,
+                        self.config.ttl)
+        self.inbox.put(signal.SIGINT)
 
     def _host_name(self, docker: Docker) -> str | None:
         try:
@@ -165,9 +181,7 @@ class Agent:
             self._spawn("heartbeat", self.heartbeat.run)
 
     def _etcd(self, endpoints: Sequence[Endpoint], timeout: float) -> Etcd:
-        config = self.config
-        credentials = Credentials(config.etcd_user, config.etcd_password or "") if config.etcd_user else None
-        return Etcd(endpoints, TlsFiles(config.etcd_cert, config.etcd_key, config.etcd_ca), timeout, credentials)
+        return Etcd.from_config(self.config, timeout, endpoints)
 
     def _spawn(self, name: str, run: object) -> None:
         greenlet = gevent.spawn(run)

@@ -17,6 +17,18 @@ def main(argv: Sequence[str]) -> int:
         print(f"service-registrator: {exc}", file=sys.stderr)
         return 2
     setup_logging(config.log_level, config.log_format)
+    if config.command == "check":
+        from agent.check import check
+
+        return check(config)
+    if config.command == "healthcheck":
+        from agent.check import healthcheck
+
+        return healthcheck(config)
+    if config.dry_run:
+        from agent.dryrun import dry_run
+
+        return dry_run(config)
     from agent.app import Agent
 
     return Agent(config).run()

@@ -15,6 +15,7 @@ from agent import __version__
 RESERVED_HOSTS = frozenset({"containers", "hosts", "labels", "agents"})
 KNOWN_LAYOUTS = ("ec", "backends")
 LOG_LEVELS = ("debug", "info", "warning", "error")
+COMMANDS = ("run", "check", "healthcheck")
 MIN_LEASE_TTL = 2  # etcd raises shorter TTLs to its own minimum anyway
 
 
@@ -52,6 +53,9 @@ class Config:
     http_addr: tuple[str, int] | None
     log_level: str
     log_format: str
+    command: str = "run"
+    once: bool = False
+    dry_run: bool = False
 
     def __repr__(self) -> str:  # never print the password
         return f"Config(host={self.host!r}, etcd={[str(e) for e in self.etcd_endpoints]}, ttl={self.ttl})"
@@ -103,7 +107,14 @@ def build_parser() -> argparse.ArgumentParser:
         epilog="Signals: SIGINT stop (keys kept), SIGTERM stop and remove this host's keys, "
         "SIGHUP rewrite this host's keys, SIGUSR2 wipe every layout root and re-register.",
     )
+    parser.add_argument("command", nargs="?", choices=COMMANDS, default="run",
+                        help="run (default): the agent; check: validate the configuration, reach Docker and etcd, "
+                        "say what was found; healthcheck: ask the running agent's /healthz (for HEALTHCHECK)")
     parser.add_argument("--version", action="version", version=f"service-registrator {__version__}")
+    parser.add_argument("--once", action="store_true",
+                        help="sync once and exit; leased keys expire after the TTL unless an agent adopts them")
+    parser.add_argument("--dry-run", action="store_true",
+                        help="print the keys this host would write (JSON), write nothing, need no etcd")
     for setting in SETTINGS:
         default = "(unset)" if setting.default is None or setting.secret else setting.default
         names = ", ".join((setting.env,) + setting.aliases)
@@ -112,12 +123,12 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def raw_settings(argv: Sequence[str], environ: Mapping[str, str]) -> dict[str, str | None]:
+def raw_settings(flags: Mapping[str, object], environ: Mapping[str, str]) -> dict[str, str | None]:
     """Each setting's text, taken from its flag, else its variable, else an alias, else the default."""
-    flags = vars(build_parser().parse_args(list(argv)))
     raw: dict[str, str | None] = {}
     for setting in SETTINGS:
         value = flags.get(setting.env)
+        assert value is None or isinstance(value, str)
         for name in (setting.env,) + setting.aliases:
             if value is None:
                 value = environ.get(name)
@@ -126,7 +137,8 @@ def raw_settings(argv: Sequence[str], environ: Mapping[str, str]) -> dict[str, s
 
 
 def load(argv: Sequence[str], environ: Mapping[str, str]) -> Config:
-    raw = raw_settings(argv, environ)
+    flags = vars(build_parser().parse_args(list(argv)))
+    raw = raw_settings(flags, environ)
     cert, key, ca = (_existing_file(raw, f"EC_REGISTRATOR_ETCD_{part}") for part in ("CERT", "KEY", "CA"))
     layouts = _layouts(raw["EC_REGISTRATOR_LAYOUTS"] or "")
     config = Config(
@@ -147,6 +159,9 @@ def load(argv: Sequence[str], environ: Mapping[str, str]) -> Config:
         http_addr=_http_addr(raw["EC_REGISTRATOR_HTTP_ADDR"] or ""),
         log_level=_choice("EC_REGISTRATOR_LOG_LEVEL", raw["EC_REGISTRATOR_LOG_LEVEL"] or "", LOG_LEVELS),
         log_format=_choice("EC_REGISTRATOR_LOG_FORMAT", raw["EC_REGISTRATOR_LOG_FORMAT"] or "", ("text", "json")),
+        command=str(flags["command"]),
+        once=bool(flags["once"]),
+        dry_run=bool(flags["dry_run"]),
     )
     _check_layout_needs(config)
     _check_tls_files(config)

@@ -18,6 +18,9 @@ class DesiredState:
     def group_names(self) -> list[str]:
         return list(self._groups)
 
+    def has_group(self, name: str) -> bool:
+        return name in self._groups
+
     def container_ids(self) -> set[str]:
         return {name for name in self._groups if name != MARKER_GROUP}
 

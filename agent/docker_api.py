@@ -16,10 +16,15 @@ log = logging.getLogger(__name__)
 
 EVENT_FILTERS = {"type": ["container", "network"]}
 # Container actions that can change what a container's keys are. Health checks also emit exec_* events
-# every interval; those are ignored, the resulting health_status event is what counts.
-CONTAINER_ACTIONS = frozenset({"start", "die", "stop", "kill", "pause", "unpause", "destroy", "rename",
-                               "restart", "update", "oom"})
+# every interval; those are ignored, the resulting health_status event is what counts. `kill` is ignored
+# too: a signal changes nothing by itself, and `die` follows when the container dies (an inspect on `kill`
+# during `docker rm -f` waits for Docker's container lock and delays everything queued behind it).
+CONTAINER_ACTIONS = frozenset({"start", "die", "stop", "pause", "unpause", "destroy", "rename", "restart",
+                               "update", "oom"})
 NETWORK_ACTIONS = frozenset({"connect", "disconnect"})
+# Actions after which a container is certainly not to be registered: no inspect needed (an inspect during
+# `docker rm` waits for Docker's container lock, tens of milliseconds).
+STOPPING_ACTIONS = frozenset({"die", "stop", "destroy", "pause", "oom", "health_status: unhealthy"})
 
 
 class DockerUnavailable(Exception):

@@ -19,7 +19,8 @@ import requests.adapters
 from etcd3gw.client import Etcd3Client
 from etcd3gw.exceptions import ConnectionFailedError, ConnectionTimeoutError, Etcd3Exception, InternalServerError
 
-from agent.config import Endpoint
+from agent import metrics
+from agent.config import Config, Endpoint
 from agent.jsonstream import JsonStream
 from agent.plan import Op, Put
 
@@ -163,6 +164,13 @@ class Etcd:
         for endpoint in endpoints:
             self._add(endpoint)
 
+    @classmethod
+    def from_config(cls, config: Config, timeout: float, endpoints: Sequence[Endpoint] | None = None) -> Etcd:
+        """A client with the configured TLS files and credentials, on `endpoints` or the configured ones."""
+        credentials = Credentials(config.etcd_user, config.etcd_password or "") if config.etcd_user else None
+        tls = TlsFiles(config.etcd_cert, config.etcd_key, config.etcd_ca)
+        return cls(endpoints or config.etcd_endpoints, tls, timeout, credentials)
+
     def _add(self, endpoint: Endpoint) -> None:
         if endpoint in self._endpoints:
             return
@@ -171,8 +179,9 @@ class Etcd:
                              cert_key=tls.key, cert_cert=tls.cert, timeout=self._timeout, api_path="/v3/")
         client.session.mount("http://", KeepAliveAdapter())
         client.session.mount("https://", KeepAliveAdapter())
-        if tls.ca:
-            client.session.trust_env = False  # else REQUESTS_CA_BUNDLE silently replaces our CA
+        # No proxy variables for etcd, and REQUESTS_CA_BUNDLE must not replace our CA; also saves an
+        # environment lookup per request.
+        client.session.trust_env = False
         self._endpoints.append(endpoint)
         self._clients.append(client)
 
@@ -209,6 +218,19 @@ class Etcd:
         return self._post_once(path, payload)
 
     def _post_once(self, path: str, payload: dict[str, Any]) -> dict[str, Any]:
+        op = path.rsplit("/", 1)[-1]
+        try:
+            reply = self._post_failing_over(path, payload)
+        except EtcdUnavailable:
+            metrics.ETCD_REQUESTS.inc(op, "unavailable")
+            raise
+        except EtcdRequestError:
+            metrics.ETCD_REQUESTS.inc(op, "error")
+            raise
+        metrics.ETCD_REQUESTS.inc(op, "ok")
+        return reply
+
+    def _post_failing_over(self, path: str, payload: dict[str, Any]) -> dict[str, Any]:
         failure = ""
         for _ in self._clients:
             client = self._clients[self._current]

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
 import gevent
 
+from agent import metrics
 from agent.commands import Command, ContainerChanged, Resync
 from agent.docker_api import Docker, DockerUnavailable, affected_container
 
@@ -48,8 +50,11 @@ class EventFollower:
     def _follow(self, stream: Iterator[dict[str, Any]]) -> None:
         for event in stream:
             self._since = int(event.get("timeNano") or 0) / 1e9 or self._since
+            action = str(event.get("Action") or event.get("status"))
+            metrics.DOCKER_EVENTS.inc(action.split(":")[0])
+            if self._since:
+                metrics.EVENT_LAG.set(max(0.0, time.time() - self._since))
             cid = affected_container(event)
             if cid:
-                action = str(event.get("Action") or event.get("status"))
                 log.debug("event %s %s", action, cid[:12])
                 self._submit(ContainerChanged(cid, action))

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
 
 import gevent.event
 
+from agent import metrics
 from agent.etcd import Etcd, EtcdRequestError, EtcdUnavailable
 
 log = logging.getLogger(__name__)
@@ -27,6 +29,11 @@ class Heartbeat:
         self._on_lost = on_lost
         self._reported = 0
         self._stopped = gevent.event.Event()
+        self.last_success = time.monotonic()  # the lease was granted or adopted just now
+
+    def fresh(self) -> bool:
+        """Whether a keepalive succeeded within the last TTL: readiness needs a lease that holds."""
+        return time.monotonic() - self.last_success < self._interval * 3
 
     def run(self) -> None:
         while not self._stopped.wait(self._interval):
@@ -34,11 +41,16 @@ class Heartbeat:
 
     def beat(self) -> None:
         lease = self._lease.id
+        started = time.monotonic()
         try:
             remaining = self._etcd.lease_refresh(lease)
         except (EtcdUnavailable, EtcdRequestError) as exc:
+            metrics.KEEPALIVE_FAILURES.inc()
             log.warning("keepalive of lease %x failed: %s", lease, exc)
             return
+        metrics.KEEPALIVE_SECONDS.observe(time.monotonic() - started)
+        if remaining > 0:
+            self.last_success = time.monotonic()
         if remaining <= 0 and lease != self._reported:
             self._reported = lease
             log.warning("lease %x is gone", lease)

@@ -7,17 +7,11 @@ from collections.abc import Callable, Iterable
 
 from gevent.pywsgi import WSGIServer
 
-from agent import __version__
+from agent import metrics
 
 log = logging.getLogger(__name__)
 
 Status = Callable[[], dict[str, float]]
-
-
-def metrics_text(status: dict[str, float]) -> str:
-    lines = [f'service_registrator_build_info{{version="{__version__}"}} 1']
-    lines += [f"service_registrator_{name} {value:g}" for name, value in sorted(status.items())]
-    return "\n".join(lines) + "\n"
 
 
 class HttpEndpoint:
@@ -43,7 +37,7 @@ class HttpEndpoint:
             ready = bool(status.get("ready"))
             code, body = ("200 OK", "ready\n") if ready else ("503 Service Unavailable", "not ready\n")
         elif path == "/metrics":
-            code, body = "200 OK", metrics_text(status)
+            code, body = "200 OK", metrics.render(status)
         else:
             code, body = "404 Not Found", "not found\n"
         start_response(code, [("Content-Type", "text/plain; version=0.0.4; charset=utf-8")])

@@ -63,27 +63,39 @@ def fits_one_request(key: str, value: str) -> bool:
     return op_size(Put(key, value)) <= MAX_TXN_BYTES
 
 
-def transactions(plans: Iterable[Plan], max_ops: int = MAX_TXN_OPS,
-                 max_bytes: int = MAX_TXN_BYTES) -> list[tuple[Op, ...]]:
+Txn = tuple[Op, ...]
+
+
+def transaction_chains(plans: Iterable[Plan], max_ops: int = MAX_TXN_OPS,
+                       max_bytes: int = MAX_TXN_BYTES) -> list[list[Txn]]:
     """Pack plans into transactions, keeping each plan whole in one transaction when it fits.
 
-    A plan larger than one transaction is split in its own order.
+    A plan larger than one transaction is split in its own order; the transactions it spans form a chain
+    that must be applied in order. Different chains touch different keys and may be applied concurrently.
     """
-    batches: list[tuple[Op, ...]] = []
+    chains: list[list[Txn]] = []
     current: list[Op] = []
     current_bytes = 0
+    linked = False  # whether `current` continues a plan begun in the chain's previous transaction
+
+    def flush() -> None:
+        if linked and chains:
+            chains[-1].append(tuple(current))
+        else:
+            chains.append([tuple(current)])
+
     for plan in plans:
         plan_bytes = sum(op_size(op) for op in plan.ops)
         if current and (len(current) + len(plan.ops) > max_ops or current_bytes + plan_bytes > max_bytes):
-            batches.append(tuple(current))
-            current, current_bytes = [], 0
+            flush()
+            current, current_bytes, linked = [], 0, False
         for op in plan.ops:
             size = op_size(op)
             if current and (len(current) == max_ops or current_bytes + size > max_bytes):
-                batches.append(tuple(current))
-                current, current_bytes = [], 0
+                flush()
+                current, current_bytes, linked = [], 0, True
             current.append(op)
             current_bytes += size
     if current:
-        batches.append(tuple(current))
-    return batches
+        flush()
+    return chains

@@ -10,22 +10,24 @@ import gevent.event
 import gevent.pool
 import gevent.queue
 
+from agent import metrics
 from agent.commands import Command, ContainerChanged, KeysChanged, LeaseLost, Resync, Shutdown, Wipe
-from agent.container import Inspect, container_id, describe, is_registrable
+from agent.container import Inspect, container_id, describe
 from agent.desired import MARKER_GROUP, DesiredState
-from agent.docker_api import Docker, DockerUnavailable
+from agent.docker_api import STOPPING_ACTIONS, Docker, DockerUnavailable
 from agent.etcd import Etcd, EtcdRequestError, EtcdUnavailable, LeaseNotFound, WatchEvent
 from agent.flapguard import FlapGuard
 from agent.heartbeat import LeaseRef
-from agent.layouts import Layout
+from agent.layouts import Layout, keys_of
 from agent.marker import STOPPED, Marker
 from agent.ownership import held_by_others, owned_keys
-from agent.plan import Plan, Put, diff, fits_one_request, transactions
+from agent.plan import Plan, Put, Txn, diff, transaction_chains
 
 log = logging.getLogger(__name__)
 
 INSPECT_CONCURRENCY = 16
 RETRY_DELAY = 0.5
+PIPELINE = 16  # transactions in flight at once during a bulk write
 STALE_GROUP = "stale keys"
 
 
@@ -95,6 +97,10 @@ class Writer:
                     Resync: self.handle_resync, Wipe: self.handle_wipe, LeaseLost: self.handle_lease_lost}
         handlers[type(command)](command)  # type: ignore[operator]
 
+    @property
+    def lease(self) -> int:
+        return self._lease.id
+
     def status(self) -> dict[str, float]:
         return {"registered_containers": float(len(self._desired.container_ids())),
                 "written_keys": float(len(self._written)),
@@ -103,7 +109,7 @@ class Writer:
     # -- handlers ----------------------------------------------------------------------------------
     def handle_container(self, command: ContainerChanged) -> None:
         try:
-            inspect = self._docker.inspect(command.container_id)
+            inspect = None if command.action in STOPPING_ACTIONS else self._docker.inspect(command.container_id)
         except DockerUnavailable as exc:
             log.warning("cannot inspect %s after %s: %s", command.container_id[:12], command.action, exc)
             return
@@ -122,6 +128,8 @@ class Writer:
             log.debug("%s: %s unchanged", command.action, self._group_name(cid))
         elif self._apply([plan]):
             self._log_change(cid, plan, command.action, existed=bool(actual))
+        else:
+            (metrics.REGISTRATIONS if keys else metrics.REMOVALS).inc("error")
 
     def handle_keys_changed(self, command: KeysChanged) -> None:
         """Self-healing: put back what someone else deleted or changed among the keys this host wants."""
@@ -215,14 +223,9 @@ class Writer:
 
     # -- work --------------------------------------------------------------------------------------
     def _container_keys(self, inspect: Inspect) -> dict[str, str]:
-        if not is_registrable(inspect):
-            return {}
-        keys: dict[str, str] = {}
-        for layout in self._layouts:
-            keys.update(layout.container_keys(inspect))
-        for key in [key for key, value in keys.items() if not fits_one_request(key, value)]:
-            log.warning("%s: skipping %s, its %d bytes are over etcd's request limit", describe(inspect), key,
-                        len(keys.pop(key).encode()))
+        keys, too_big = keys_of(inspect, self._layouts)
+        for key in too_big:
+            log.warning("%s: skipping %s, it is over etcd's request limit", describe(inspect), key)
         return keys
 
     def _read_docker(self) -> bool:
@@ -268,6 +271,7 @@ class Writer:
         self._revisions = {key: self._revisions[key] for key in self._written if key in self._revisions}
         self._snapshot_revision = min(revision for _, revision in snapshots)
         self.synced.set()
+        metrics.LAST_FULL_SYNC.set(time.time())
         for group, plan, existed in plans:
             self._log_change(group, plan, reason, existed)
         log.debug("%s: %d containers in sync", reason, len(self._desired.container_ids()))
@@ -289,17 +293,31 @@ class Writer:
         self._desired.replace(MARKER_GROUP, {self._marker_key: marker.encode()})
 
     def _apply(self, plans: Sequence[Plan]) -> bool:
-        for ops in transactions(plans):
-            try:
-                revision = self._etcd.txn(ops, self._lease.id)
-            except LeaseNotFound:
-                self._mark_dirty(f"lease {self._lease.id:x} not found")
-                self._commands.put(LeaseLost(self._lease.id))
+        """Write the plans; True when all of it is in etcd. Independent transactions are pipelined: etcd
+        commits concurrent requests together, so a bulk load is not one disk sync per transaction."""
+        chains = transaction_chains(plans)
+        if len(chains) <= 1:
+            return all(self._apply_chain(chain) for chain in chains)
+        return all(list(gevent.pool.Pool(PIPELINE).imap_unordered(self._apply_chain, chains)))
+
+    def _apply_chain(self, chain: Sequence[Txn]) -> bool:
+        for ops in chain:
+            if not self._apply_txn(ops):
                 return False
-            except (EtcdUnavailable, EtcdRequestError) as exc:
-                self._mark_dirty(f"write failed: {exc}")
-                return False
-            for op in ops:
+        return True
+
+    def _apply_txn(self, ops: Txn) -> bool:
+        lease = self._lease.id
+        try:
+            revision = self._etcd.txn(ops, lease)
+        except LeaseNotFound:
+            self._mark_dirty(f"lease {lease:x} not found")
+            self._commands.put(LeaseLost(lease))
+            return False
+        except (EtcdUnavailable, EtcdRequestError) as exc:
+            self._mark_dirty(f"write failed: {exc}")
+            return False
+        for op in ops:
                 if isinstance(op, Put):
                     self._written[op.key] = op.value
                     self._revisions[op.key] = revision
@@ -352,8 +370,10 @@ class Writer:
             log.info("deleted %d stale keys of this host (%s)", len(plan.deletes), why)
             return
         name = self._group_name(group)
-        if group not in self._desired.group_names():
+        if not self._desired.has_group(group):
             verb = "removed"
+            metrics.REMOVALS.inc("ok")
         else:
             verb = "updated" if existed else "registered"
+            metrics.REGISTRATIONS.inc("ok")
         log.info("%s %s (%s): %d puts, %d deletes", verb, name, why, len(plan.puts), len(plan.deletes))

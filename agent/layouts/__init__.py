@@ -6,11 +6,12 @@ layouts exist.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping
+from collections.abc import Collection, Mapping, Sequence
 from typing import Protocol
 
 from agent.config import Config
-from agent.container import Inspect
+from agent.container import Inspect, is_registrable
+from agent.plan import fits_one_request
 
 OWN, INDEX = 0, 1  # ranks: a container's own keys are written before its index keys, deleted after them
 
@@ -34,6 +35,20 @@ class Layout(Protocol):
     def shared(self, key: str) -> bool:
         """Whether other hosts may want this key too: then it is never taken from them, only put back
         when it is gone."""
+
+
+def keys_of(inspect: Inspect, layouts: Sequence[Layout]) -> tuple[dict[str, str], list[str]]:
+    """Every key of one container in every layout (none when it is not to be registered), and the keys
+    left out because a single one is over etcd's request limit."""
+    if not is_registrable(inspect):
+        return {}, []
+    keys: dict[str, str] = {}
+    for layout in layouts:
+        keys.update(layout.container_keys(inspect))
+    too_big = [key for key, value in keys.items() if not fits_one_request(key, value)]
+    for key in too_big:
+        del keys[key]
+    return keys, too_big
 
 
 def build_layouts(config: Config, host: str) -> list[Layout]:

@@ -69,11 +69,16 @@ def agent_environment(docker_url: str, etcd_url: str, host: str, root: str, **se
     return env
 
 
+AGENT_COMMAND = (sys.executable, "-m", "agent")
+
+
 class AgentFactory:
-    def __init__(self, workdir: Path, docker_url: str, etcd_url: str) -> None:
+    def __init__(self, workdir: Path, docker_url: str, etcd_url: str,
+                 command: tuple[str, ...] = AGENT_COMMAND) -> None:
         self.workdir = workdir
         self.docker_url = docker_url
         self.etcd_url = etcd_url
+        self.command = command
         self.started: list[AgentProcess] = []
 
     def start(self, host: str, root: str, args: tuple[str, ...] = (), docker_url: str | None = None,
@@ -81,7 +86,7 @@ class AgentFactory:
         log_path = self.workdir / f"agent-{host}-{len(self.started)}.log"
         env = agent_environment(docker_url or self.docker_url, etcd_url or self.etcd_url, host, root, **settings)
         with open(log_path, "wb") as log:
-            process = subprocess.Popen([sys.executable, "-m", "agent", *args], cwd=REPO, env=env,
+            process = subprocess.Popen([*self.command, *args], cwd=REPO, env=env,
                                        stdout=log, stderr=subprocess.STDOUT)
         agent = AgentProcess(process, host, root, log_path)
         self.started.append(agent)

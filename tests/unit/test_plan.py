@@ -1,7 +1,7 @@
 """The pure planner: what to put and delete, in which order, in how many transactions."""
 
 from agent.ownership import FOREIGN_LEASE
-from agent.plan import MAX_TXN_OPS, Delete, Plan, Put, diff, transactions
+from agent.plan import MAX_TXN_OPS, Delete, Plan, Put, diff, transaction_chains
 
 
 def rank(key: str) -> int:
@@ -35,20 +35,25 @@ def plan_of(count: int, prefix: str) -> Plan:
     return Plan(tuple(Put(f"{prefix}/{n}", "v") for n in range(count)))
 
 
+def sizes(chains):
+    return [[len(txn) for txn in chain] for chain in chains]
+
+
 def test_small_plans_share_a_transaction_but_are_never_split_when_they_fit():
-    batches = transactions([plan_of(60, "/a"), plan_of(60, "/b"), plan_of(60, "/c")])
-    assert [len(batch) for batch in batches] == [120, 60]
+    chains = transaction_chains([plan_of(60, "/a"), plan_of(60, "/b"), plan_of(60, "/c")])
+    assert sizes(chains) == [[120], [60]]
 
 
-def test_a_plan_over_128_ops_is_split_in_order():
+def test_a_plan_over_128_ops_is_one_chain_split_in_order():
     plan = plan_of(300, "/big")
-    batches = transactions([plan])
-    assert [len(batch) for batch in batches] == [MAX_TXN_OPS, MAX_TXN_OPS, 300 - 2 * MAX_TXN_OPS]
-    assert [op for batch in batches for op in batch] == list(plan.ops)
+    chains = transaction_chains([plan_of(10, "/small"), plan, plan_of(10, "/after")])
+    assert sizes(chains) == [[10], [MAX_TXN_OPS, MAX_TXN_OPS, 300 - 2 * MAX_TXN_OPS + 10]]
+    assert [op for txn in chains[1] for op in txn][:300] == list(plan.ops)
 
 
 def test_transactions_respect_the_byte_limit():
     big = Plan(tuple(Put(f"/k/{n}", "x" * 500_000) for n in range(5)))
-    batches = transactions([big])
-    assert all(sum(len(op.value) for op in batch) <= 1_400_000 for batch in batches)
-    assert sum(len(batch) for batch in batches) == 5
+    chains = transaction_chains([big])
+    assert len(chains) == 1
+    assert all(sum(len(op.value) for op in txn) <= 1_400_000 for txn in chains[0])
+    assert sum(len(txn) for txn in chains[0]) == 5

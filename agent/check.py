@@ -1,0 +1,58 @@
+"""`check` (validate, reach Docker and etcd, say what was found) and `healthcheck` (for Docker's HEALTHCHECK)."""
+
+from __future__ import annotations
+
+import sys
+
+import requests
+
+from agent.config import Config, ConfigError, check_host
+from agent.docker_api import Docker, DockerUnavailable
+from agent.etcd import Etcd, EtcdRequestError, EtcdUnavailable
+from agent.marker import marker_key
+
+CHECK_TIMEOUT = 5.0
+
+
+def say(line: str) -> None:
+    print(line, file=sys.stdout, flush=True)
+
+
+def check(config: Config) -> int:
+    """0 when Docker and etcd both answer and the host name is usable, else 1."""
+    host, healthy = config.host, True
+    try:
+        docker = Docker(config.docker_url, timeout=CHECK_TIMEOUT)
+        host = host or check_host(docker.engine_name(), "Docker engine name")
+        say(f"docker: ok, {config.docker_url}, {len(docker.running_ids())} running containers")
+    except (DockerUnavailable, ConfigError) as exc:
+        say(f"docker: FAILED, {exc}")
+        healthy = False
+    say(f"host: {host or '(unknown: Docker did not answer)'}; layouts {', '.join(config.layouts)}; TTL {config.ttl}s")
+    try:
+        etcd = Etcd.from_config(config, CHECK_TIMEOUT)
+        version = etcd.status().get("version", "?")
+        members = etcd.discover_members()
+        say(f"etcd: ok, version {version}, endpoints {', '.join(map(str, members))}")
+        if host:
+            stored = etcd.get(marker_key(config.etcd_dir, host))
+            say(f"marker: {stored.value if stored else 'none (no agent has registered this host)'}")
+    except (EtcdUnavailable, EtcdRequestError) as exc:
+        say(f"etcd: FAILED, {exc}")
+        healthy = False
+    return 0 if healthy else 1
+
+
+def healthcheck(config: Config) -> int:
+    """Ask the running agent's /healthz on this machine: 0 when it answers 200."""
+    if config.http_addr is None:
+        print("healthcheck: EC_REGISTRATOR_HTTP_ADDR is empty, nothing to ask", file=sys.stderr)
+        return 1
+    host, port = config.http_addr
+    host = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
+    try:
+        reply = requests.get(f"http://{host}:{port}/healthz", timeout=CHECK_TIMEOUT)
+    except requests.RequestException as exc:
+        print(f"healthcheck: no answer from {host}:{port} ({exc.__class__.__name__})", file=sys.stderr)
+        return 1
+    return 0 if reply.status_code == 200 else 1

@@ -1,0 +1,28 @@
+"""`--dry-run`: the keys this host would write, as one JSON object on stdout; nothing is written."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+from agent.config import Config, ConfigError, check_host
+from agent.docker_api import Docker, DockerUnavailable
+from agent.layouts import build_layouts, keys_of
+
+
+def dry_run(config: Config) -> int:
+    """Every container key of every layout (the agent marker, which names a lease, is left out)."""
+    try:
+        docker = Docker(config.docker_url)
+        host = config.host or check_host(docker.engine_name(), "Docker engine name")
+        inspects = [found for cid in docker.running_ids() if (found := docker.inspect(cid))]
+    except (DockerUnavailable, ConfigError) as exc:
+        print(f"service-registrator: --dry-run: {exc}", file=sys.stderr)
+        return 1
+    layouts = build_layouts(config, host)
+    keys: dict[str, str] = {}
+    for inspect in inspects:
+        keys.update(keys_of(inspect, layouts)[0])
+    json.dump(dict(sorted(keys.items())), sys.stdout, ensure_ascii=False, indent=1)
+    sys.stdout.write("\n")
+    return 0

@@ -1,0 +1,148 @@
+"""What every benchmark shares: real servers, the agent under test, watchers, a summary table."""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import shlex
+import statistics
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import docker
+import requests
+
+from tests.support.agents import AGENT_COMMAND, AgentFactory
+from tests.support.servers import EtcdMember, build_test_image, private_dockerd, start_etcd
+
+BENCH_LABEL = "sr-bench"
+
+
+def agent_command() -> tuple[str, ...]:
+    """The agent under test: SR_BENCH_AGENT (a command line) points the benchmarks at any build."""
+    given = os.environ.get("SR_BENCH_AGENT")
+    return tuple(shlex.split(given)) if given else AGENT_COMMAND
+
+
+@dataclass
+class Rig:
+    client: docker.DockerClient
+    docker_url: str
+    etcd: EtcdMember
+    agents: AgentFactory
+    workdir: Path
+
+    def run_container(self, name: str, **options) -> docker.models.containers.Container:
+        labels = {BENCH_LABEL: "1", **options.pop("labels", {})}
+        return self.client.containers.run("srtest/busybox:latest", "sleep 100000", name=name, detach=True,
+                                          labels=labels, **options)
+
+    def remove_containers(self) -> None:
+        for container in self.client.containers.list(all=True, filters={"label": BENCH_LABEL}):
+            container.remove(force=True)
+
+    def revision(self) -> int:
+        reply = requests.post(f"{self.etcd.url}/v3/kv/range", json={"key": base64.b64encode(b"\0").decode()},
+                              timeout=5)
+        return int(reply.json()["header"]["revision"])
+
+    def count(self, prefix: str) -> int:
+        raw = prefix.encode()
+        reply = requests.post(f"{self.etcd.url}/v3/kv/range", timeout=5, json={
+            "key": base64.b64encode(raw).decode(), "count_only": True,
+            "range_end": base64.b64encode(raw[:-1] + bytes([raw[-1] + 1])).decode()})
+        return int(reply.json().get("count", 0))
+
+
+@contextmanager
+def rig(workdir: Path) -> Iterator[Rig]:
+    with private_dockerd() as daemon:
+        client = docker.DockerClient(base_url=daemon.url, version="auto", timeout=120)
+        build_test_image(client)
+        etcd = start_etcd(workdir)
+        agents = AgentFactory(workdir, daemon.url, etcd.url, agent_command())
+        bench = Rig(client, daemon.url, etcd, agents, workdir)
+        try:
+            yield bench
+        finally:
+            agents.kill_all()
+            bench.remove_containers()
+            etcd.kill()
+
+
+class KeyTimes:
+    """Records when an independent etcd watch first sees each key put and deleted under a prefix."""
+
+    def __init__(self, url: str, prefix: str) -> None:
+        raw = prefix.encode()
+        self._request = {"create_request": {"key": base64.b64encode(raw).decode(),
+                                            "range_end": base64.b64encode(raw[:-1] + bytes([raw[-1] + 1])).decode()}}
+        self._url = url
+        self.put: dict[str, float] = {}
+        self.deleted: dict[str, float] = {}
+        self._ready = threading.Event()
+        threading.Thread(target=self._run, daemon=True).start()
+        self._ready.wait(10)
+
+    def _run(self) -> None:
+        try:
+            with requests.post(f"{self._url}/v3/watch", json=self._request, stream=True, timeout=(3, 3600)) as reply:
+                for line in reply.iter_lines():
+                    self._take(json.loads(line).get("result", {}), time.time())
+        except requests.RequestException:
+            pass  # etcd stopped at the end of the run
+
+    def _take(self, result: dict, now: float) -> None:
+        if result.get("created"):
+            self._ready.set()
+        for event in result.get("events", []):
+            key = base64.b64decode(event["kv"]["key"]).decode()
+            (self.deleted if event.get("type") == "DELETE" else self.put).setdefault(key, now)
+
+
+class DockerTimes:
+    """Records the `timeNano` of each container's start and die events."""
+
+    def __init__(self, client: docker.DockerClient) -> None:
+        self.start: dict[str, float] = {}
+        self.die: dict[str, float] = {}
+        self._events = client.events(decode=True, filters={"type": "container", "event": ["start", "die"]})
+        threading.Thread(target=self._run, daemon=True).start()
+
+    def _run(self) -> None:
+        try:
+            for event in self._events:
+                target = self.start if event["Action"] == "start" else self.die
+                target.setdefault(event["Actor"]["Attributes"]["name"], event["timeNano"] / 1e9)
+        except (requests.RequestException, docker.errors.DockerException):
+            pass  # the daemon stopped at the end of the run
+
+
+def wait_for(probe, timeout: float, what: str):
+    deadline = time.monotonic() + timeout
+    while not (value := probe()):
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"benchmark gave up waiting for {what}")
+        time.sleep(0.002)
+    return value
+
+
+def percentiles(samples: list[float]) -> dict[str, float]:
+    ordered = sorted(samples)
+    cuts = statistics.quantiles(ordered, n=100, method="inclusive")
+    return {"p50": cuts[49], "p90": cuts[89], "p99": cuts[98], "max": ordered[-1]}
+
+
+def proc_figures(pid: int) -> tuple[float, float]:
+    """(peak RSS in MB, CPU seconds) of a running process."""
+    with open(f"/proc/{pid}/status") as status:
+        peak_kb = next(int(line.split()[1]) for line in status if line.startswith("VmHWM"))
+    with open(f"/proc/{pid}/stat") as stat:
+        fields = stat.read().rsplit(")", 1)[1].split()
+    ticks = os.sysconf("SC_CLK_TCK")
+    return peak_kb / 1024, (int(fields[11]) + int(fields[12])) / ticks

@@ -1,0 +1,77 @@
+"""The sync path of the real Writer fed with N synthetic containers (made from recorded inspect output)
+against a real etcd: time to full registration and transactions used. Prints one JSON line.
+
+    python -m bench.synthetic ETCD_URL [N]
+"""
+
+from gevent import monkey
+
+monkey.patch_all()
+
+import copy  # noqa: E402
+import json  # noqa: E402
+import sys  # noqa: E402
+import time  # noqa: E402
+from urllib.parse import urlsplit  # noqa: E402
+
+import gevent.queue  # noqa: E402
+
+from agent.commands import Resync  # noqa: E402
+from agent.config import Endpoint  # noqa: E402
+from agent.etcd import Etcd  # noqa: E402
+from agent.heartbeat import LeaseRef  # noqa: E402
+from agent.layouts.ec import EcLayout  # noqa: E402
+from agent.marker import RUNNING, Marker, marker_key  # noqa: E402
+from agent.writer import Writer  # noqa: E402
+from tests.unit.fixtures import inspect  # noqa: E402
+
+ROOT, HOST = "/synthetic", "synthetic-host"
+
+
+class SyntheticDocker:
+    """Stands in for Docker's list and inspect, from memory: the benchmark measures the agent, not Docker."""
+
+    def __init__(self, count: int) -> None:
+        template = inspect("hostile_labels")
+        self.containers = {}
+        for n in range(count):
+            data = copy.deepcopy(template)
+            data["Id"] = f"{n:064x}"
+            data["Name"] = f"/synthetic-{n}"
+            self.containers[data["Id"]] = data
+
+    def running_ids(self) -> list[str]:
+        return list(self.containers)
+
+    def inspect(self, cid: str) -> dict:
+        return self.containers[cid]
+
+
+class CountingEtcd(Etcd):
+    transactions = 0
+
+    def txn(self, ops, lease):
+        CountingEtcd.transactions += 1
+        return super().txn(ops, lease)
+
+
+def main() -> None:
+    url, count = sys.argv[1], int(sys.argv[2]) if len(sys.argv) > 2 else 10_000
+    parts = urlsplit(url)
+    etcd = CountingEtcd([Endpoint(parts.scheme, parts.hostname, parts.port)], None, timeout=30)
+    docker = SyntheticDocker(count)
+    lease = LeaseRef(etcd.lease_grant(120))
+    key = marker_key(ROOT, HOST)
+    writer = Writer(gevent.queue.Queue(), etcd, docker, [EcLayout(ROOT, HOST)],
+                    Marker(HOST, lease.id, RUNNING, "now"), key, 120, lease, 0)
+    started = time.perf_counter()
+    writer.handle_resync(Resync("synthetic"))
+    elapsed = time.perf_counter() - started
+    keys = len(etcd.get_prefix(ROOT + "/")[0])
+    print(json.dumps({"containers": count, "seconds": elapsed, "transactions": CountingEtcd.transactions,
+                      "keys": keys, "in_sync": writer.status()["in_sync"]}))
+    etcd.lease_revoke(lease.id)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,32 @@
+"""Which Docker events make the agent look at a container again."""
+
+import pytest
+
+from agent.docker_api import STOPPING_ACTIONS, affected_container
+
+CID = "c" * 64
+
+
+def container_event(action: str) -> dict:
+    return {"Type": "container", "Action": action, "Actor": {"ID": CID, "Attributes": {"name": "web"}}}
+
+
+@pytest.mark.parametrize("action", ["start", "die", "stop", "pause", "unpause", "destroy", "rename",
+                                    "health_status: healthy", "health_status: unhealthy"])
+def test_relevant_container_actions(action):
+    assert affected_container(container_event(action)) == CID
+
+
+@pytest.mark.parametrize("action", ["kill", "create", "exec_create: sh", "exec_start: sh", "exec_die", "attach"])
+def test_actions_that_change_nothing_are_ignored(action):
+    assert affected_container(container_event(action)) is None
+
+
+def test_network_connect_names_the_container():
+    event = {"Type": "network", "Action": "connect", "Actor": {"ID": "n" * 64, "Attributes": {"container": CID}}}
+    assert affected_container(event) == CID
+
+
+def test_stopping_actions_need_no_inspect():
+    assert {"die", "destroy", "pause", "health_status: unhealthy"} <= STOPPING_ACTIONS
+    assert "start" not in STOPPING_ACTIONS and "health_status: healthy" not in STOPPING_ACTIONS
