@@ -1,13 +1,22 @@
-# The agent image: mount the Docker socket's directory and point it at etcd.
-FROM python:3.11-slim-bookworm
+# The agent image. Build: `make image` (or `docker build .`); see README "Running the image".
+# BASE is any Debian bookworm image; CI imports one made with debootstrap under this same tag.
+ARG BASE=debian:bookworm-slim
+FROM ${BASE}
 RUN apt-get update \
- && apt-get install -y --no-install-recommends tini \
+ && apt-get install -y --no-install-recommends python3 python3-venv tini ca-certificates \
  && rm -rf /var/lib/apt/lists/*
+# build/wheels, when present, holds the pinned wheels downloaded beforehand (`make image` does it):
+# then nothing is fetched from an index during the build.
+COPY requirements.txt build* /src/
+RUN python3 -m venv /opt/venv \
+ && if ls /src/wheels/*.whl >/dev/null 2>&1; then \
+      /opt/venv/bin/pip install --no-cache-dir --no-index --find-links /src/wheels -r /src/requirements.txt; \
+    else /opt/venv/bin/pip install --no-cache-dir -r /src/requirements.txt; fi \
+ && rm -rf /src
+COPY agent/ /app/agent/
 WORKDIR /app
-COPY requirements.txt .
-RUN pip install --no-cache-dir -r requirements.txt
-COPY agent/ agent/
-ENV PYTHONUNBUFFERED=1
+ENV PATH=/opt/venv/bin:$PATH PYTHONUNBUFFERED=1 PYTHONDONTWRITEBYTECODE=1
 STOPSIGNAL SIGTERM
-# tini (PID 1) forwards every signal; the agent handles SIGTERM, SIGINT, SIGHUP and SIGUSR2 itself.
+HEALTHCHECK --interval=10s --timeout=5s --start-period=20s --retries=3 CMD ["python", "-m", "agent", "healthcheck"]
+# tini is PID 1 and forwards every signal; the agent handles SIGTERM, SIGINT, SIGHUP and SIGUSR2 itself.
 ENTRYPOINT ["tini", "--", "python", "-m", "agent"]

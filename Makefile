@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: run test unit lint bench deps venv fixtures clean
+.PHONY: run test unit lint bench image deps venv fixtures clean
 
 run: venv
 	scripts/run-local
@@ -31,8 +31,11 @@ $(VENV)/.installed: requirements.txt requirements-dev.txt pyproject.toml
 bench: deps venv
 	$(BIN)/python -m bench.run --out docs/benchmarks.md
 
+image: deps venv
+	$(BIN)/python -m tests.support.image
+
 fixtures: deps venv
 	$(BIN)/python -m tests.support.record_fixtures
 
 clean:
-	rm -rf $(VENV) .run .pytest_cache
+	rm -rf $(VENV) .run .pytest_cache build
