@@ -4,7 +4,7 @@ ARG BASE=debian:bookworm-slim
 FROM ${BASE}
 RUN apt-get update \
  && apt-get install -y --no-install-recommends python3 python3-venv tini ca-certificates \
- && rm -rf /var/lib/apt/lists/*
+ && apt-get clean && rm -rf /var/lib/apt/lists/* /usr/share/doc/* /usr/share/man/*
 # build/wheels, when present, holds the pinned wheels downloaded beforehand (`make image` does it):
 # then nothing is fetched from an index during the build.
 COPY requirements.txt build* /src/

@@ -10,6 +10,11 @@ from agent import __version__
 PREFIX = "service_registrator_"
 
 
+def number(value: float) -> str:
+    """Whole numbers as integers, others with full precision (timestamps must not lose seconds)."""
+    return str(int(value)) if float(value).is_integer() else repr(float(value))
+
+
 def _labels(names: tuple[str, ...], values: tuple[str, ...]) -> str:
     if not names:
         return ""
@@ -29,7 +34,7 @@ class Counter:
 
     def samples(self) -> Iterable[str]:
         for labels, value in sorted(self.values.items()):
-            yield f"{self.name}{_labels(self.label_names, labels)} {value:g}"
+            yield f"{self.name}{_labels(self.label_names, labels)} {number(value)}"
 
 
 class Gauge(Counter):
@@ -60,7 +65,7 @@ class Histogram:
             running += count
             yield f'{self.name}_bucket{{le="{bound:g}"}} {running}'
         yield f'{self.name}_bucket{{le="+Inf"}} {self.count}'
-        yield f"{self.name}_sum {self.total:g}"
+        yield f"{self.name}_sum {number(self.total)}"
         yield f"{self.name}_count {self.count}"
 
 
@@ -85,5 +90,5 @@ def render(extra: dict[str, float]) -> str:
     lines = []
     for metric in ALL:
         lines += [f"# HELP {metric.name} {metric.help}", f"# TYPE {metric.name} {metric.kind}", *metric.samples()]
-    lines += [f"{PREFIX}{name} {value:g}" for name, value in sorted(extra.items())]
+    lines += [f"{PREFIX}{name} {number(value)}" for name, value in sorted(extra.items())]
     return "\n".join(lines) + "\n"

@@ -157,6 +157,8 @@ class Writer:
 
     def _note_holder(self, event: WatchEvent) -> None:
         """Keep track of the shared keys another host's lease holds: not ours to delete or rewrite."""
+        if event.mod_revision <= self._revisions.get(event.key, 0):
+            return  # older than our own last write of it
         if event.deleted or event.lease == self._lease.id:
             self._held_elsewhere.discard(event.key)
         else:

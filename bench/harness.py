@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import base64
-import json
 import os
 import shlex
 import statistics
@@ -73,36 +72,6 @@ def rig(workdir: Path) -> Iterator[Rig]:
             agents.kill_all()
             bench.remove_containers()
             etcd.kill()
-
-
-class KeyTimes:
-    """Records when an independent etcd watch first sees each key put and deleted under a prefix."""
-
-    def __init__(self, url: str, prefix: str) -> None:
-        raw = prefix.encode()
-        self._request = {"create_request": {"key": base64.b64encode(raw).decode(),
-                                            "range_end": base64.b64encode(raw[:-1] + bytes([raw[-1] + 1])).decode()}}
-        self._url = url
-        self.put: dict[str, float] = {}
-        self.deleted: dict[str, float] = {}
-        self._ready = threading.Event()
-        threading.Thread(target=self._run, daemon=True).start()
-        self._ready.wait(10)
-
-    def _run(self) -> None:
-        try:
-            with requests.post(f"{self._url}/v3/watch", json=self._request, stream=True, timeout=(3, 3600)) as reply:
-                for line in reply.iter_lines():
-                    self._take(json.loads(line).get("result", {}), time.time())
-        except requests.RequestException:
-            pass  # etcd stopped at the end of the run
-
-    def _take(self, result: dict, now: float) -> None:
-        if result.get("created"):
-            self._ready.set()
-        for event in result.get("events", []):
-            key = base64.b64decode(event["kv"]["key"]).decode()
-            (self.deleted if event.get("type") == "DELETE" else self.put).setdefault(key, now)
 
 
 class DockerTimes:

@@ -22,8 +22,9 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from bench.harness import DockerTimes, KeyTimes, Rig, percentiles, proc_figures, rig, wait_for
+from bench.harness import DockerTimes, Rig, percentiles, proc_figures, rig, wait_for
 from tests.support.servers import etcd_binary
+from tests.support.watcher import EventLog
 
 ROOT, HOST = "/bench", "bench-host"
 INDEX = f"{ROOT}/hosts/{HOST}/"
@@ -32,18 +33,19 @@ INDEX = f"{ROOT}/hosts/{HOST}/"
 def event_latency(bench: Rig, count: int) -> list[tuple[str, str, str]]:
     """Docker's start/die `timeNano` -> an independent watcher sees the index key put/deleted."""
     agent = bench.agents.start(HOST, ROOT, TTL="30")
-    keys, events = KeyTimes(bench.etcd.url, INDEX), DockerTimes(bench.client)
+    events = DockerTimes(bench.client)
     wait_for(lambda: bench.count(f"{ROOT}/agents/"), 30, "the agent")
     time.sleep(1)
     starts, dies = [], []
-    for n in range(count):
-        name = f"lat-{n}"
-        box = bench.run_container(name)
-        wait_for(lambda name=name: INDEX + name in keys.put and name in events.start, 10, f"{name} registered")
-        starts.append((keys.put[INDEX + name] - events.start[name]) * 1000)
-        box.remove(force=True)
-        wait_for(lambda name=name: INDEX + name in keys.deleted and name in events.die, 10, f"{name} removed")
-        dies.append((keys.deleted[INDEX + name] - events.die[name]) * 1000)
+    with EventLog(bench.etcd.url, INDEX) as keys:
+        for n in range(count):
+            name = f"lat-{n}"
+            box = bench.run_container(name)
+            put = wait_for(lambda name=name: name in events.start and keys.first("PUT", INDEX + name), 10, name)
+            starts.append((put - events.start[name]) * 1000)
+            box.remove(force=True)
+            gone = wait_for(lambda name=name: name in events.die and keys.first("DELETE", INDEX + name), 10, name)
+            dies.append((gone - events.die[name]) * 1000)
     stop(agent)
     return [latency_row(f"start -> visible ({count} containers)", starts, 15, 50),
             latency_row(f"die -> gone ({count} containers)", dies, 15, 50)]

@@ -65,3 +65,13 @@ def test_healthcheck_asks_the_running_agent(agents, docker_url, etcd_server, etc
     agent = agents.start("health-host", root, HTTP_ADDR=f"0.0.0.0:{port}")
     agent.wait_running(etcd)
     wait_until(lambda: run_cli(env, "healthcheck").returncode == 0, timeout=15, what="healthcheck to pass")
+
+
+def test_json_logs_are_one_object_per_line_with_container_name_and_id(agents, containers, etcd, root):
+    box = containers.run(labels={"log": "json"})
+    agent = agents.start("json-host", root, LOG_FORMAT="json", LOG_LEVEL="info")
+    agent.wait_running(etcd)
+    wait_until(lambda: box.id[:12] in agent.log(), what="a line about the container")
+    entries = [json.loads(line) for line in agent.log().splitlines() if line.strip()]
+    assert {entry["level"] for entry in entries} <= {"info", "warning"}
+    assert any(box.name in entry["message"] and box.id[:12] in entry["message"] for entry in entries)

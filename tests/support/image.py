@@ -41,6 +41,8 @@ def ensure_base(client: docker.DockerClient) -> None:
     try:
         subprocess.run(["debootstrap", "--variant=minbase", "bookworm", str(work / "root"), debian_mirror()],
                        check=True, stdout=subprocess.DEVNULL)
+        for cache in ("var/cache/apt/archives", "var/lib/apt/lists"):  # debootstrap keeps every .deb it used
+            subprocess.run(["find", str(work / "root" / cache), "-type", "f", "-delete"], check=True)
         subprocess.run(["tar", "-C", str(work / "root"), "-cf", str(work / "root.tar"), "."], check=True)
         repository, tag = BASE.split(":")
         with open(work / "root.tar", "rb") as tar:

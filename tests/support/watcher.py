@@ -44,7 +44,7 @@ class EventLog:
         etcd.delete(key)
 
     def _run(self) -> None:
-        with requests.post(f"{self._url}/v3/watch", json=self._request, stream=True, timeout=(3, 300)) as reply:
+        with requests.post(f"{self._url}/v3/watch", json=self._request, stream=True, timeout=(3, 3600)) as reply:
             try:
                 for line in reply.iter_lines():
                     now = time.time()
@@ -57,6 +57,10 @@ class EventLog:
             except (requests.RequestException, AttributeError, ValueError):
                 if not self._stop.is_set():
                     raise
+
+    def first(self, kind: str, key: str) -> float | None:
+        """When the watcher first saw `key` put ("PUT") or deleted ("DELETE")."""
+        return next((seen for event, name, seen in self.events if event == kind and name == key), None)
 
     def deletes(self) -> list[str]:
         return [key for kind, key, _ in self.events if kind == "DELETE" and "~flush-" not in key]
