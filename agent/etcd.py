@@ -306,9 +306,6 @@ class Etcd:
         reply = self._post("lease/keepalive", {"ID": str(lease)})
         return int((reply.get("result") or {}).get("TTL") or -1)
 
-    def lease_remaining(self, lease: int) -> int:
-        return int(self._post("lease/timetolive", {"ID": str(lease)}).get("TTL") or -1)
-
     def lease_revoke(self, lease: int) -> None:
         try:
             self._post("lease/revoke", {"ID": str(lease)})
