@@ -17,6 +17,7 @@ from agent.desired import MARKER_GROUP, DesiredState
 from agent.docker_api import STOPPING_ACTIONS, Docker, DockerUnavailable
 from agent.etcd import Etcd, EtcdRequestError, EtcdUnavailable, LeaseNotFound, WatchEvent
 from agent.flapguard import FlapGuard
+from agent.healing import held_elsewhere, is_damage
 from agent.heartbeat import LeaseRef
 from agent.layouts import Layout, keys_of
 from agent.marker import STOPPED, Marker
@@ -159,20 +160,16 @@ class Writer:
         """Keep track of the shared keys another host's lease holds: not ours to delete or rewrite."""
         if event.mod_revision <= self._revisions.get(event.key, 0):
             return  # older than our own last write of it
-        if event.deleted or event.lease == self._lease.id:
-            self._held_elsewhere.discard(event.key)
-        else:
+        if held_elsewhere(event, self._lease.id):
             self._held_elsewhere.add(event.key)
             self._written.pop(event.key, None)
+        else:
+            self._held_elsewhere.discard(event.key)
 
     def _is_foreign_damage(self, event: WatchEvent) -> bool:
-        if event.key not in self._desired:
-            return False
-        if event.mod_revision <= max(self._snapshot_revision, self._revisions.get(event.key, 0)):
-            return False  # already seen by a full comparison, or older than our own last write
-        if event.deleted or self._shared(event.key):
-            return event.deleted
-        return event.lease != self._lease.id or self._desired.values([event.key]).get(event.key) != event.value
+        seen = max(self._snapshot_revision, self._revisions.get(event.key, 0))
+        wanted = self._desired.values([event.key]).get(event.key)
+        return is_damage(event, wanted, self._lease.id, seen, self._shared(event.key))
 
     def handle_resync(self, command: Resync) -> None:
         self._next_resync = time.monotonic() + self._resync_every
