@@ -13,7 +13,7 @@ import gevent.queue
 
 from agent import __version__
 from agent.commands import Command, LeaseLost, Resync, Shutdown, Wipe
-from agent.config import Config, ConfigError, Endpoint, check_host
+from agent.config import Config, ConfigError, Endpoint, host_name
 from agent.docker_api import Docker
 from agent.etcd import Etcd
 from agent.events import EventFollower
@@ -127,22 +127,23 @@ class Agent:
         key = marker_key(config.etcd_dir, host)
         lease = self._claim(etcd, key, host)
         self._start_heartbeat(endpoints, lease)
-        self.follower = EventFollower(lambda: Docker(config.docker_url), self.submit)
-        wait_for("Docker's event stream", self.follower.open)
-        watchers = [KeyWatcher(self._etcd(endpoints, WRITE_TIMEOUT), prefix, self.submit)
-                    for prefix in watched_prefixes([layout.root for layout in layouts], key)]
+        if not config.once:  # --once follows nothing: one sync, then exit
+            self.follower = EventFollower(lambda: Docker(config.docker_url), self.submit)
+            wait_for("Docker's event stream", self.follower.open)
+        watchers = [] if config.once else [KeyWatcher(self._etcd(endpoints, WRITE_TIMEOUT), prefix, self.submit)
+                                           for prefix in watched_prefixes([layout.root for layout in layouts], key)]
         for watcher in watchers:
             wait_for("etcd's revision", watcher.start_revision)
         started = datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")
         marker = Marker(host, lease.id, RUNNING, started, __version__)
         self.writer = Writer(self.commands, etcd, docker, layouts, marker, key, config.ttl, lease, config.resync)
         self._spawn("writer", self.writer.run)
-        if config.once:
-            self._spawn("once", self._stop_after_first_sync)
-            return
-        self._spawn("events", self.follower.run)
+        if self.follower:
+            self._spawn("events", self.follower.run)
         for number, watcher in enumerate(watchers):
             self._spawn(f"watch-{number}", watcher.run)
+        if config.once:
+            self._spawn("once", self._stop_after_first_sync)
 
     def _stop_after_first_sync(self) -> None:
         """--once: the first full sync, then a SIGINT's exit (marker `stopped`, keys left on the lease)."""
@@ -156,7 +157,7 @@ class Agent:
 
     def _host_name(self, docker: Docker) -> str | None:
         try:
-            return self.config.host or check_host(wait_for("Docker's name", docker.engine_name), "Docker engine name")
+            return host_name(self.config, lambda: wait_for("Docker's name", docker.engine_name))
         except ConfigError as exc:
             log.error("%s (set EC_REGISTRATOR_HOST)", exc)
             self.inbox.put(Exit(2))

@@ -6,7 +6,7 @@ import sys
 
 import requests
 
-from agent.config import Config, ConfigError, check_host
+from agent.config import Config, ConfigError, host_name
 from agent.docker_api import Docker, DockerUnavailable
 from agent.etcd import Etcd, EtcdRequestError, EtcdUnavailable
 from agent.marker import marker_key
@@ -23,7 +23,7 @@ def check(config: Config) -> int:
     host, healthy = config.host, True
     try:
         docker = Docker(config.docker_url, timeout=CHECK_TIMEOUT)
-        host = host or check_host(docker.engine_name(), "Docker engine name")
+        host = host_name(config, docker.engine_name)
         say(f"docker: ok, {config.docker_url}, {len(docker.running_ids())} running containers")
     except (DockerUnavailable, ConfigError) as exc:
         say(f"docker: FAILED, {exc}")

@@ -7,7 +7,7 @@ import os
 import re
 import ssl
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 from agent import __version__
@@ -176,6 +176,11 @@ def check_host(host: str, source: str) -> str:
         raise ConfigError(f"{source}: {host!r} is reserved; expected a host name other than "
                           + ", ".join(sorted(RESERVED_HOSTS)))
     return host
+
+
+def host_name(config: Config, engine_name: Callable[[], str]) -> str:
+    """The configured host name, else the Docker engine's own (asked only when needed), checked."""
+    return config.host or check_host(engine_name(), "Docker engine name")
 
 
 def _host(value: str | None) -> str | None:

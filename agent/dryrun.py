@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import sys
 
-from agent.config import Config, ConfigError, check_host
+from agent.config import Config, ConfigError, host_name
 from agent.docker_api import Docker, DockerUnavailable
 from agent.layouts import build_layouts, keys_of
 
@@ -14,7 +14,7 @@ def dry_run(config: Config) -> int:
     """Every container key of every layout (the agent marker, which names a lease, is left out)."""
     try:
         docker = Docker(config.docker_url)
-        host = config.host or check_host(docker.engine_name(), "Docker engine name")
+        host = host_name(config, docker.engine_name)
         inspects = [found for cid in docker.running_ids() if (found := docker.inspect(cid))]
     except (DockerUnavailable, ConfigError) as exc:
         print(f"service-registrator: --dry-run: {exc}", file=sys.stderr)

@@ -205,13 +205,19 @@ class Etcd:
     def _next_endpoint(self) -> None:
         self._current = (self._current + 1) % len(self._clients)
 
-    def _post(self, path: str, payload: dict[str, Any]) -> dict[str, Any]:
+    def _ensure_token(self) -> None:
         if self._credentials and self._token is None:
             self.authenticate()
+
+    def _token_refused(self, text: str) -> bool:
+        return bool(self._credentials) and any(error in text for error in TOKEN_ERRORS)
+
+    def _post(self, path: str, payload: dict[str, Any]) -> dict[str, Any]:
+        self._ensure_token()
         try:
             return self._post_once(path, payload)
         except EtcdRequestError as exc:
-            if not (self._credentials and any(error in str(exc) for error in TOKEN_ERRORS)):
+            if not self._token_refused(str(exc)):
                 raise
         log.info("etcd auth token of %s expired; authenticating again", self._credentials.user)
         self.authenticate()
@@ -314,8 +320,7 @@ class Etcd:
 
     def watch(self, prefix: str, start_revision: int) -> Iterator[WatchReply]:
         """Watch every key under `prefix` from `start_revision` on. Ends (or raises) when the stream does."""
-        if self._credentials and self._token is None:
-            self.authenticate()
+        self._ensure_token()
         client = self._clients[self._current]
         request = {"create_request": {"key": _b64(prefix), "range_end": prefix_end(prefix),
                                       "start_revision": str(start_revision), "progress_notify": True}}
@@ -341,7 +346,7 @@ class Etcd:
     def _watch_reply(self, message: dict[str, Any]) -> WatchReply:
         if "error" in message:
             text = str(message["error"].get("message") or message["error"])
-            if self._credentials and any(error in text for error in TOKEN_ERRORS):
+            if self._token_refused(text):
                 self._token = None  # the next request authenticates again
             log.debug("watch answered with an error: %s", text)
             return WatchReply(0, canceled=True)
