@@ -8,7 +8,9 @@ import re
 import ssl
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from functools import partial
+from typing import Any
 
 from agent import __version__
 
@@ -61,42 +63,164 @@ class Config:
         return f"Config(host={self.host!r}, etcd={[str(e) for e in self.etcd_endpoints]}, ttl={self.ttl})"
 
 
+def check_host(host: str, source: str) -> str:
+    """A host name is a path segment of its own: not empty and not one of the reserved words."""
+    if not host:
+        raise ConfigError(f"{source}: expected a non-empty host name")
+    if host in RESERVED_HOSTS:
+        raise ConfigError(f"{source}: {host!r} is reserved; expected a host name other than "
+                          + ", ".join(sorted(RESERVED_HOSTS)))
+    return host
+
+
+def host_name(config: Config, engine_name: Callable[[], str]) -> str:
+    """The configured host name, else the Docker engine's own (asked only when needed), checked."""
+    return config.host or check_host(engine_name(), "Docker engine name")
+
+
 @dataclass(frozen=True)
 class Setting:
-    """One setting: its flag, its environment variable and aliases, default and help."""
+    """One setting: the Config field it fills (`name`), its flag, its environment variable and aliases, default,
+    help, and `parse`, which turns its text into the field's value or raises ConfigError with the one-line
+    message. An unset setting without a default is None and is not parsed."""
 
+    name: str
     flag: str
     env: str
     default: str | None
     help: str
+    parse: Callable[[str], object]
     aliases: tuple[str, ...] = ()
     secret: bool = False
 
 
+def _optional(text: str) -> str | None:
+    return text or None
+
+
+def _whole(text: str) -> int | None:
+    """The number `text` spells in ASCII digits, else None. Not str.isdigit, int() or re's \\d alone: they also
+    take other scripts' digits ('٣' is 3), and isdigit takes '²', which int() refuses."""
+    try:
+        return int(text) if text.isascii() and text.isdigit() else None
+    except ValueError:  # more digits than int() converts (sys.get_int_max_str_digits)
+        return None
+
+
+def _port(text: str, lowest: int) -> int | None:
+    port = _whole(text)
+    return port if port is not None and lowest <= port < 65536 else None
+
+
+def _seconds(name: str, text: str) -> int:
+    seconds = _whole(text.strip())
+    if seconds is None:
+        raise ConfigError(f"{name}: expected a whole number of seconds (0 or more), got {text!r}")
+    return seconds
+
+
+def _ttl(text: str) -> int:
+    ttl = _seconds("EC_REGISTRATOR_TTL", text)
+    if 0 < ttl < MIN_LEASE_TTL:
+        raise ConfigError(f"EC_REGISTRATOR_TTL: expected 0 or at least {MIN_LEASE_TTL} seconds, got {text!r}")
+    return ttl
+
+
+def _docker_socket(text: str) -> str:
+    if not text.startswith("/"):
+        raise ConfigError(f"EC_REGISTRATOR_DOCKER_SOCKET: expected an absolute socket path, got {text!r}")
+    return "unix://" + text
+
+
+def _docker_host(text: str) -> str:
+    if not re.match(r"^(unix|tcp)://.+", text):
+        raise ConfigError(f"DOCKER_HOST: expected tcp://host:port or unix:///path, got {text!r}")
+    return text
+
+
+_ENDPOINT = re.compile(r"(?:(?P<scheme>https?)://)?(?P<host>\[[0-9a-fA-F:.]+\]|[A-Za-z0-9_.-]+):(?P<port>[^/]*)/?")
+
+
+def _endpoints(text: str) -> tuple[Endpoint, ...]:
+    """Endpoints as written; scheme "" where none is given (load() makes it http or https)."""
+    endpoints = []
+    for item in (part.strip() for part in text.split(",")):
+        match = _ENDPOINT.fullmatch(item)
+        port = _port(match["port"], 1) if match else None
+        if match is None or port is None:
+            raise ConfigError("EC_REGISTRATOR_ETCD_HOSTS: expected a comma list of host:port or "
+                              f"http(s)://host:port, got {text!r}")
+        endpoints.append(Endpoint(match["scheme"] or "", match["host"].strip("[]"), port))
+    return tuple(endpoints)
+
+
+def _root(name: str, text: str) -> str:
+    """`registry`, `/registry` and `/registry/` all name the root `/registry`."""
+    parts = [part for part in text.split("/") if part]
+    if not parts or any(part in (".", "..") for part in parts):
+        raise ConfigError(f"{name}: expected a directory name such as 'registry', got {text!r}")
+    return "/" + "/".join(parts)
+
+
+def _layouts(text: str) -> tuple[str, ...]:
+    names = tuple(dict.fromkeys(part.strip() for part in text.split(",")))
+    if not names or any(name not in KNOWN_LAYOUTS for name in names):
+        raise ConfigError(f"EC_REGISTRATOR_LAYOUTS: expected a comma list of {', '.join(KNOWN_LAYOUTS)}, got {text!r}")
+    return names
+
+
+def _http_addr(text: str) -> tuple[str, int] | None:
+    if not text:
+        return None
+    host, _, port = text.rpartition(":")
+    number = _port(port, 0)
+    if number is None:
+        raise ConfigError(f"EC_REGISTRATOR_HTTP_ADDR: expected host:port or empty, got {text!r}")
+    return host.strip("[]") or "0.0.0.0", number
+
+
+def _choice(name: str, choices: tuple[str, ...], text: str) -> str:
+    value = text.lower()
+    if value not in choices:
+        raise ConfigError(f"{name}: expected one of {', '.join(choices)}, got {text!r}")
+    return value
+
+
 SETTINGS = (
-    Setting("--docker-socket", "EC_REGISTRATOR_DOCKER_SOCKET", "/var/run/docker.sock",
-            "Docker socket path; DOCKER_HOST (tcp:// or unix://), when set, wins"),
-    Setting("--etcd-hosts", "EC_REGISTRATOR_ETCD_HOSTS", "localhost:2379",
-            "comma list of host:port or http(s)://host:port", ("EC_ETCD_HOSTS", "ETCD_HOST")),
-    Setting("--etcd-cert", "EC_REGISTRATOR_ETCD_CERT", None, "TLS client certificate file (implies https)"),
-    Setting("--etcd-key", "EC_REGISTRATOR_ETCD_KEY", None, "TLS client key file (implies https)"),
-    Setting("--etcd-ca", "EC_REGISTRATOR_ETCD_CA", None, "TLS CA chain file (implies https)"),
-    Setting("--etcd-dir", "EC_REGISTRATOR_ETCD_DIR", "registry", "root directory of the ec layout"),
-    Setting("--host", "EC_REGISTRATOR_HOST", None,
-            "host name the containers are filed under (default: Docker engine's name)", ("EC_HOST",)),
-    Setting("--ttl", "EC_REGISTRATOR_TTL", "30", "lease TTL in seconds; 0 = no lease, keys are permanent"),
-    Setting("--layouts", "EC_REGISTRATOR_LAYOUTS", "ec", "comma list of layouts: ec, backends"),
-    Setting("--backends-dir", "EC_REGISTRATOR_BACKENDS_DIR", "backends", "root of the backends layout"),
-    Setting("--host-ip", "EC_REGISTRATOR_HOST_IP", None, "address published in the backends layout",
-            ("HOST_IP",)),
-    Setting("--etcd-user", "EC_REGISTRATOR_ETCD_USER", None, "etcd user name"),
-    Setting("--etcd-password", "EC_REGISTRATOR_ETCD_PASSWORD", None, "etcd password", secret=True),
-    Setting("--etcd-password-file", "EC_REGISTRATOR_ETCD_PASSWORD_FILE", None, "file holding the etcd password"),
-    Setting("--resync", "EC_REGISTRATOR_RESYNC", "60", "seconds between full anti-entropy comparisons; 0 = off"),
-    Setting("--http-addr", "EC_REGISTRATOR_HTTP_ADDR", "0.0.0.0:9479",
-            "address of /metrics, /healthz, /readyz; empty = off"),
-    Setting("--log-level", "EC_REGISTRATOR_LOG_LEVEL", "info", "debug, info, warning or error"),
-    Setting("--log-format", "EC_REGISTRATOR_LOG_FORMAT", "text", "text or json"),
+    Setting("docker_url", "--docker-socket", "EC_REGISTRATOR_DOCKER_SOCKET", "/var/run/docker.sock",
+            "Docker socket path; DOCKER_HOST (tcp:// or unix://), when set, wins", _docker_socket),
+    Setting("etcd_endpoints", "--etcd-hosts", "EC_REGISTRATOR_ETCD_HOSTS", "localhost:2379",
+            "comma list of host:port or http(s)://host:port", _endpoints, ("EC_ETCD_HOSTS", "ETCD_HOST")),
+    Setting("etcd_cert", "--etcd-cert", "EC_REGISTRATOR_ETCD_CERT", None, "TLS client certificate file (implies https)",
+            _optional),
+    Setting("etcd_key", "--etcd-key", "EC_REGISTRATOR_ETCD_KEY", None, "TLS client key file (implies https)",
+            _optional),
+    Setting("etcd_ca", "--etcd-ca", "EC_REGISTRATOR_ETCD_CA", None, "TLS CA chain file (implies https)", _optional),
+    Setting("etcd_dir", "--etcd-dir", "EC_REGISTRATOR_ETCD_DIR", "registry", "root directory of the ec layout",
+            partial(_root, "EC_REGISTRATOR_ETCD_DIR")),
+    Setting("host", "--host", "EC_REGISTRATOR_HOST", None,
+            "host name the containers are filed under (default: Docker engine's name)",
+            partial(check_host, source="EC_REGISTRATOR_HOST"), ("EC_HOST",)),
+    Setting("ttl", "--ttl", "EC_REGISTRATOR_TTL", "30", "lease TTL in seconds; 0 = no lease, keys are permanent", _ttl),
+    Setting("layouts", "--layouts", "EC_REGISTRATOR_LAYOUTS", "ec", "comma list of layouts: ec, backends", _layouts),
+    Setting("backends_dir", "--backends-dir", "EC_REGISTRATOR_BACKENDS_DIR", "backends", "root of the backends layout",
+            partial(_root, "EC_REGISTRATOR_BACKENDS_DIR")),
+    Setting("host_ip", "--host-ip", "EC_REGISTRATOR_HOST_IP", None, "address published in the backends layout",
+            _optional, ("HOST_IP",)),
+    Setting("etcd_user", "--etcd-user", "EC_REGISTRATOR_ETCD_USER", None, "etcd user name", _optional),
+    Setting("etcd_password", "--etcd-password", "EC_REGISTRATOR_ETCD_PASSWORD", None, "etcd password", _optional,
+            secret=True),
+    # not a Config field: load() reads the file into etcd_password
+    Setting("etcd_password_file", "--etcd-password-file", "EC_REGISTRATOR_ETCD_PASSWORD_FILE", None,
+            "file holding the etcd password", _optional),
+    Setting("resync", "--resync", "EC_REGISTRATOR_RESYNC", "60",
+            "seconds between full anti-entropy comparisons; 0 = off", partial(_seconds, "EC_REGISTRATOR_RESYNC")),
+    Setting("http_addr", "--http-addr", "EC_REGISTRATOR_HTTP_ADDR", "0.0.0.0:9479",
+            "address of /metrics, /healthz, /readyz; empty = off", _http_addr),
+    Setting("log_level", "--log-level", "EC_REGISTRATOR_LOG_LEVEL", "info", "debug, info, warning or error",
+            partial(_choice, "EC_REGISTRATOR_LOG_LEVEL", LOG_LEVELS)),
+    Setting("log_format", "--log-format", "EC_REGISTRATOR_LOG_FORMAT", "text", "text or json",
+            partial(_choice, "EC_REGISTRATOR_LOG_FORMAT", ("text", "json"))),
 )
 
 
@@ -139,134 +263,26 @@ def raw_settings(flags: Mapping[str, object], environ: Mapping[str, str]) -> dic
 def load(argv: Sequence[str], environ: Mapping[str, str]) -> Config:
     flags = vars(build_parser().parse_args(list(argv)))
     raw = raw_settings(flags, environ)
-    cert, key, ca = (_existing_file(raw, f"EC_REGISTRATOR_ETCD_{part}") for part in ("CERT", "KEY", "CA"))
-    layouts = _layouts(raw["EC_REGISTRATOR_LAYOUTS"] or "")
-    config = Config(
-        docker_url=_docker_url(raw["EC_REGISTRATOR_DOCKER_SOCKET"] or "", environ.get("DOCKER_HOST")),
-        etcd_endpoints=_endpoints(raw["EC_REGISTRATOR_ETCD_HOSTS"] or "", secure=bool(cert or key or ca)),
-        etcd_cert=cert,
-        etcd_key=key,
-        etcd_ca=ca,
-        etcd_dir=_root("EC_REGISTRATOR_ETCD_DIR", raw["EC_REGISTRATOR_ETCD_DIR"]),
-        host=_host(raw["EC_REGISTRATOR_HOST"]),
-        ttl=_ttl(raw["EC_REGISTRATOR_TTL"] or ""),
-        layouts=layouts,
-        backends_dir=_root("EC_REGISTRATOR_BACKENDS_DIR", raw["EC_REGISTRATOR_BACKENDS_DIR"]),
-        host_ip=raw["EC_REGISTRATOR_HOST_IP"] or None,
-        etcd_user=raw["EC_REGISTRATOR_ETCD_USER"] or None,
-        etcd_password=_password(raw),
-        resync=_whole_number("EC_REGISTRATOR_RESYNC", raw["EC_REGISTRATOR_RESYNC"] or ""),
-        http_addr=_http_addr(raw["EC_REGISTRATOR_HTTP_ADDR"] or ""),
-        log_level=_choice("EC_REGISTRATOR_LOG_LEVEL", raw["EC_REGISTRATOR_LOG_LEVEL"] or "", LOG_LEVELS),
-        log_format=_choice("EC_REGISTRATOR_LOG_FORMAT", raw["EC_REGISTRATOR_LOG_FORMAT"] or "", ("text", "json")),
-        command=str(flags["command"]),
-        once=bool(flags["once"]),
-        dry_run=bool(flags["dry_run"]),
-    )
+    values: dict[str, Any] = {}
+    if environ.get("DOCKER_HOST"):  # wins over the socket setting, which is then not read at all
+        values["docker_url"] = _docker_host(environ["DOCKER_HOST"])
+    for setting in SETTINGS:
+        if setting.name not in values:
+            text = raw[setting.env]
+            values[setting.name] = None if text is None else setting.parse(text)
+    password_file = values.pop("etcd_password_file")
+    if password_file:
+        values["etcd_password"] = _read_password(password_file)
+    scheme = "https" if values["etcd_cert"] or values["etcd_key"] or values["etcd_ca"] else "http"
+    values["etcd_endpoints"] = tuple(replace(endpoint, scheme=endpoint.scheme or scheme)
+                                     for endpoint in values["etcd_endpoints"])
+    config = Config(**values, command=str(flags["command"]), once=bool(flags["once"]), dry_run=bool(flags["dry_run"]))
     _check_layout_needs(config)
     _check_tls_files(config)
     return config
 
 
-def check_host(host: str, source: str) -> str:
-    """A host name is a path segment of its own: not empty and not one of the reserved words."""
-    if not host:
-        raise ConfigError(f"{source}: expected a non-empty host name")
-    if host in RESERVED_HOSTS:
-        raise ConfigError(f"{source}: {host!r} is reserved; expected a host name other than "
-                          + ", ".join(sorted(RESERVED_HOSTS)))
-    return host
-
-
-def host_name(config: Config, engine_name: Callable[[], str]) -> str:
-    """The configured host name, else the Docker engine's own (asked only when needed), checked."""
-    return config.host or check_host(engine_name(), "Docker engine name")
-
-
-def _host(value: str | None) -> str | None:
-    return None if value is None else check_host(value, "EC_REGISTRATOR_HOST")
-
-
-def _docker_url(socket_path: str, docker_host: str | None) -> str:
-    if docker_host:
-        if not re.match(r"^(unix|tcp)://.+", docker_host):
-            raise ConfigError(f"DOCKER_HOST: expected tcp://host:port or unix:///path, got {docker_host!r}")
-        return docker_host
-    if not socket_path.startswith("/"):
-        raise ConfigError(f"EC_REGISTRATOR_DOCKER_SOCKET: expected an absolute socket path, got {socket_path!r}")
-    return "unix://" + socket_path
-
-
-_ENDPOINT = re.compile(r"^(?:(?P<scheme>https?)://)?(?P<host>\[[0-9a-fA-F:.]+\]|[A-Za-z0-9_.-]+):(?P<port>\d{1,5})/?$")
-
-
-def _endpoints(text: str, secure: bool) -> tuple[Endpoint, ...]:
-    endpoints = []
-    for item in (part.strip() for part in text.split(",")):
-        match = _ENDPOINT.match(item)
-        if not match or not 0 < int(match["port"]) < 65536:
-            raise ConfigError("EC_REGISTRATOR_ETCD_HOSTS: expected a comma list of host:port or "
-                              f"http(s)://host:port, got {text!r}")
-        scheme = match["scheme"] or ("https" if secure else "http")
-        endpoints.append(Endpoint(scheme, match["host"].strip("[]"), int(match["port"])))
-    return tuple(endpoints)
-
-
-def _existing_file(raw: Mapping[str, str | None], name: str) -> str | None:
-    path = raw[name]
-    if path and not os.path.isfile(path):
-        raise ConfigError(f"{name}: expected a readable file, {path!r} does not exist")
-    return path or None
-
-
-def _root(name: str, value: str | None) -> str:
-    """`registry`, `/registry` and `/registry/` all name the root `/registry`."""
-    parts = [part for part in (value or "").split("/") if part]
-    if not parts or any(part in (".", "..") for part in parts):
-        raise ConfigError(f"{name}: expected a directory name such as 'registry', got {value!r}")
-    return "/" + "/".join(parts)
-
-
-def _whole_number(name: str, text: str) -> int:
-    if not text.strip().isdigit():
-        raise ConfigError(f"{name}: expected a whole number of seconds (0 or more), got {text!r}")
-    return int(text)
-
-
-def _ttl(text: str) -> int:
-    ttl = _whole_number("EC_REGISTRATOR_TTL", text)
-    if 0 < ttl < MIN_LEASE_TTL:
-        raise ConfigError(f"EC_REGISTRATOR_TTL: expected 0 or at least {MIN_LEASE_TTL} seconds, got {text!r}")
-    return ttl
-
-
-def _layouts(text: str) -> tuple[str, ...]:
-    names = tuple(dict.fromkeys(part.strip() for part in text.split(",")))
-    if not names or any(name not in KNOWN_LAYOUTS for name in names):
-        raise ConfigError(f"EC_REGISTRATOR_LAYOUTS: expected a comma list of {', '.join(KNOWN_LAYOUTS)}, got {text!r}")
-    return names
-
-
-def _http_addr(text: str) -> tuple[str, int] | None:
-    if not text:
-        return None
-    host, _, port = text.rpartition(":")
-    if not port.isdigit() or not 0 <= int(port) < 65536:
-        raise ConfigError(f"EC_REGISTRATOR_HTTP_ADDR: expected host:port or empty, got {text!r}")
-    return host.strip("[]") or "0.0.0.0", int(port)
-
-
-def _choice(name: str, text: str, choices: tuple[str, ...]) -> str:
-    value = text.lower()
-    if value not in choices:
-        raise ConfigError(f"{name}: expected one of {', '.join(choices)}, got {text!r}")
-    return value
-
-
-def _password(raw: Mapping[str, str | None]) -> str | None:
-    path = raw["EC_REGISTRATOR_ETCD_PASSWORD_FILE"]
-    if not path:
-        return raw["EC_REGISTRATOR_ETCD_PASSWORD"] or None
+def _read_password(path: str) -> str:
     try:
         with open(path, encoding="utf-8") as handle:
             return handle.read().rstrip("\r\n")
@@ -275,8 +291,11 @@ def _password(raw: Mapping[str, str | None]) -> str | None:
 
 
 def _check_tls_files(config: Config) -> None:
-    """Refuse at start what TLS would refuse at the first request: a lone cert or key, a pair that does not
-    match, an expired certificate, a CA file that holds no certificate."""
+    """Refuse at start what TLS would refuse at the first request: a missing or unreadable file, a lone cert or
+    key, a pair that does not match, an expired certificate, a CA file that holds no certificate."""
+    for part, path in (("CERT", config.etcd_cert), ("KEY", config.etcd_key), ("CA", config.etcd_ca)):
+        if path:
+            _check_readable(f"EC_REGISTRATOR_ETCD_{part}", path)
     if bool(config.etcd_cert) != bool(config.etcd_key):
         raise ConfigError("EC_REGISTRATOR_ETCD_CERT: expected both a certificate and its key "
                           "(EC_REGISTRATOR_ETCD_CERT and EC_REGISTRATOR_ETCD_KEY)")
@@ -293,6 +312,13 @@ def _check_tls_files(config: Config) -> None:
             context.load_verify_locations(config.etcd_ca)
         except ssl.SSLError as exc:
             raise ConfigError(f"EC_REGISTRATOR_ETCD_CA: expected PEM CA certificates ({exc.reason or exc})") from None
+
+
+def _check_readable(name: str, path: str) -> None:
+    if not os.path.isfile(path):
+        raise ConfigError(f"{name}: expected a readable file, {path!r} does not exist")
+    if not os.access(path, os.R_OK):
+        raise ConfigError(f"{name}: expected a readable file, {path!r} is not readable by this user")
 
 
 def _check_not_expired(name: str, path: str) -> None:

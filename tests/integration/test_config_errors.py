@@ -30,13 +30,28 @@ BAD_SETTINGS = [
 
 @pytest.mark.parametrize(("settings", "named"), BAD_SETTINGS)
 def test_bad_value_is_one_line_exit_2_nothing_written(etcd_server, etcd, root, settings, named):
+    _assert_refused(etcd_server, etcd, root, settings, named)
+
+
+# str.isdigit() takes '²' (and int() then refused it with a traceback); it, int() and re's \d take '٣' as 3
+@pytest.mark.parametrize(("settings", "named"), [
+    ({"EC_REGISTRATOR_TTL": "²"}, "EC_REGISTRATOR_TTL"),
+    ({"EC_REGISTRATOR_RESYNC": "٣"}, "EC_REGISTRATOR_RESYNC"),
+    ({"EC_REGISTRATOR_ETCD_HOSTS": "localhost:٢٣٧٩"}, "EC_REGISTRATOR_ETCD_HOSTS"),
+    ({"EC_REGISTRATOR_HTTP_ADDR": "127.0.0.1:²"}, "EC_REGISTRATOR_HTTP_ADDR"),
+], ids=["ttl-superscript-two", "resync-arabic-indic-three", "etcd-port-arabic-indic", "http-port-superscript"])
+def test_non_ascii_digits_are_one_line_exit_2_nothing_written(etcd_server, etcd, root, settings, named):
+    _assert_refused(etcd_server, etcd, root, settings, named)
+
+
+def _assert_refused(etcd_server, etcd, root, settings, named):
     env = agent_environment("unix:///nonexistent.sock", etcd_server.url, "bad-host", root)
     for name in settings:  # an alias only counts where the main variable is unset
         env.pop(f"EC_REGISTRATOR_{name.removeprefix('EC_')}", None)
     env.update(settings)
     done = subprocess.run([sys.executable, "-m", "agent"], cwd=REPO, env=env, capture_output=True, text=True,
                           timeout=30)
-    assert done.returncode == 2
+    assert done.returncode == 2, done.stderr
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1, done.stderr
     assert named in lines[0] and "expected" in lines[0]

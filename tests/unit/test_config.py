@@ -1,8 +1,11 @@
 """Configuration: precedence, aliases, defaults and one-line errors (SPEC §2)."""
 
+import dataclasses
+
 import pytest
 
-from agent.config import ConfigError, Endpoint, load
+from agent import config as config_module
+from agent.config import SETTINGS, Config, ConfigError, Endpoint, build_parser, load
 from tests.support.tls import make_tls
 
 BASE = {"EC_REGISTRATOR_HOST": "node"}
@@ -59,6 +62,11 @@ def test_tls_files_are_checked_at_start(tmp_path):
 def test_docker_host_wins_over_socket():
     assert load([], {"DOCKER_HOST": "tcp://proxy:2375", "EC_REGISTRATOR_DOCKER_SOCKET": "/x.sock"}).docker_url == \
         "tcp://proxy:2375"
+    # the socket setting is then not read at all, as before settings carried their parsers
+    assert load([], {"DOCKER_HOST": "unix:///d.sock", "EC_REGISTRATOR_DOCKER_SOCKET": ""}).docker_url == \
+        "unix:///d.sock"
+    with pytest.raises(ConfigError, match="EC_REGISTRATOR_DOCKER_SOCKET: expected an absolute socket path"):
+        load([], {"EC_REGISTRATOR_DOCKER_SOCKET": "docker.sock"})
 
 
 @pytest.mark.parametrize("text", ["registry", "/registry", "/registry/", "//registry"])
@@ -102,3 +110,98 @@ def test_backends_layout_takes_host_ip_and_its_seed_alias():
 def test_backends_errors(env, named):
     with pytest.raises(ConfigError, match=named):
         load([], env)
+
+
+# str.isdigit() takes '²' and int() refuses it (a traceback); isdigit, int() and re's \d all take '٣' as 3
+NOT_ASCII_DIGITS = ["²", "٣", "３", "3²", "٣0", "\u00b9\u2070"]
+
+
+@pytest.mark.parametrize("variable", ["EC_REGISTRATOR_TTL", "EC_REGISTRATOR_RESYNC"])
+@pytest.mark.parametrize("text", [*NOT_ASCII_DIGITS, "3_0", "+30", "3.0", "0x1e", "", " ",
+                                  pytest.param("1" * 5000, id="5000-digits")])
+def test_seconds_take_ascii_digits_only(variable, text):
+    with pytest.raises(ConfigError, match=f"^{variable}: expected a whole number of seconds") as error:
+        load([], {variable: text})
+    assert "\n" not in str(error.value)
+
+
+@pytest.mark.parametrize(("variable", "text"), [
+    *(("EC_REGISTRATOR_ETCD_HOSTS", f"localhost:{port}") for port in ["٢٣٧٩", "２３７９", "2379²", "²"]),
+    ("EC_REGISTRATOR_ETCD_HOSTS", "a:1,https://b:٢"),
+    ("EC_REGISTRATOR_ETCD_HOSTS", "a: 1"),
+    *(("EC_REGISTRATOR_HTTP_ADDR", f"0.0.0.0:{port}") for port in ["٩٤٧٩", "²", "9479³", " 9479"]),
+    pytest.param("EC_REGISTRATOR_HTTP_ADDR", ":" + "1" * 5000, id="http-port-5000-digits"),
+])
+def test_ports_take_ascii_digits_only(variable, text):
+    with pytest.raises(ConfigError, match=f"^{variable}: expected"):
+        load([], {variable: text})
+
+
+def test_numeric_flags_take_ascii_digits_only():
+    for flag, variable in [("--ttl", "EC_REGISTRATOR_TTL"), ("--resync", "EC_REGISTRATOR_RESYNC")]:
+        with pytest.raises(ConfigError, match=f"^{variable}: "):
+            load([flag, "٣"], {variable: "30"})
+
+
+def test_ascii_numbers_keep_their_forms():
+    config = load([], {"EC_REGISTRATOR_TTL": " 45 ", "EC_REGISTRATOR_RESYNC": "007",
+                       "EC_REGISTRATOR_ETCD_HOSTS": "a:02379,http://b:65535/", "EC_REGISTRATOR_HTTP_ADDR": "[::1]:0"})
+    assert (config.ttl, config.resync) == (45, 7)
+    assert config.etcd_endpoints == (Endpoint("http", "a", 2379), Endpoint("http", "b", 65535))
+    assert config.http_addr == ("::1", 0)
+    assert load(["--ttl", "0"], {}).ttl == 0
+    for variable, text in [("EC_REGISTRATOR_ETCD_HOSTS", "a:0"), ("EC_REGISTRATOR_ETCD_HOSTS", "a:65536"),
+                           ("EC_REGISTRATOR_HTTP_ADDR", ":65536")]:
+        with pytest.raises(ConfigError, match=variable):
+            load([], {variable: text})
+
+
+def test_settings_carry_their_parser():
+    fields = {field.name for field in dataclasses.fields(Config)}
+    by_name = {setting.name: setting for setting in SETTINGS}
+    assert len(SETTINGS) == len(by_name) == len({setting.env for setting in SETTINGS}) == \
+        len({setting.flag for setting in SETTINGS})
+    assert set(by_name) - fields == {"etcd_password_file"}  # read into etcd_password by load()
+    defaults = load([], {})
+    for setting in SETTINGS:
+        if setting.default is not None and setting.name != "etcd_endpoints":
+            assert setting.parse(setting.default) == getattr(defaults, setting.name), setting.name
+    # the scheme of an endpoint without one is left to load(): https when TLS files are given
+    assert by_name["etcd_endpoints"].parse("h:1") == (Endpoint("", "h", 1),)
+    help_text = build_parser().format_help()
+    assert all(setting.flag in help_text and setting.env in help_text for setting in SETTINGS)
+
+
+def test_every_setting_takes_its_flag_over_env_over_alias(tmp_path):
+    password = tmp_path / "password"
+    password.write_text("from-file\n")
+    config = load(["--ttl", "5", "--resync", "6", "--etcd-dir", "f", "--backends-dir", "g", "--host", "h",
+                   "--host-ip", "1.1.1.1", "--layouts", "ec,backends", "--etcd-user", "u", "--etcd-password", "p",
+                   "--etcd-password-file", str(password), "--http-addr", ":7", "--log-level", "ERROR",
+                   "--log-format", "json", "--docker-socket", "/s.sock", "--etcd-hosts", "e:8"],
+                  {"EC_REGISTRATOR_TTL": "50", "EC_REGISTRATOR_HOST": "env", "EC_HOST": "alias", "HOST_IP": "2.2.2.2"})
+    assert (config.ttl, config.resync, config.etcd_dir, config.backends_dir, config.host, config.host_ip) == \
+        (5, 6, "/f", "/g", "h", "1.1.1.1")
+    assert (config.layouts, config.etcd_user, config.etcd_password) == (("ec", "backends"), "u", "from-file")
+    assert (config.http_addr, config.log_level, config.log_format) == (("0.0.0.0", 7), "error", "json")
+    assert (config.docker_url, config.etcd_endpoints) == ("unix:///s.sock", (Endpoint("http", "e", 8),))
+
+
+def test_password_file_wins_and_must_be_readable(tmp_path):
+    password = tmp_path / "password"
+    password.write_text("s3cret\r\n")
+    env = {"EC_REGISTRATOR_ETCD_USER": "u", "EC_REGISTRATOR_ETCD_PASSWORD": "other",
+           "EC_REGISTRATOR_ETCD_PASSWORD_FILE": str(password)}
+    assert load([], env).etcd_password == "s3cret"
+    with pytest.raises(ConfigError, match="^EC_REGISTRATOR_ETCD_PASSWORD_FILE: expected a readable file"):
+        load([], {**env, "EC_REGISTRATOR_ETCD_PASSWORD_FILE": str(tmp_path / "missing")})
+
+
+def test_unreadable_tls_file_is_one_line_not_a_traceback(tmp_path, monkeypatch):
+    tls = make_tls(tmp_path)
+    # as root every file is readable: pretend the CA is not
+    monkeypatch.setattr(config_module.os, "access", lambda path, mode, **_: path != str(tls.ca))
+    with pytest.raises(ConfigError, match="^EC_REGISTRATOR_ETCD_CA: expected a readable file, .* is not readable"):
+        load([], {"EC_REGISTRATOR_ETCD_CA": str(tls.ca)})
+    with pytest.raises(ConfigError, match="^EC_REGISTRATOR_ETCD_KEY: expected a readable file, .* does not exist"):
+        load([], {"EC_REGISTRATOR_ETCD_CERT": str(tls.client_cert), "EC_REGISTRATOR_ETCD_KEY": str(tmp_path / "no")})
