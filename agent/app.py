@@ -15,15 +15,15 @@ from agent import __version__
 from agent.commands import Command, LeaseLost, Resync, Shutdown, Wipe
 from agent.config import Config, ConfigError, Endpoint, host_name
 from agent.docker_api import Docker
-from agent.etcd import Etcd
+from agent.etcd import Etcd, EtcdRequestError, EtcdUnavailable
 from agent.events import EventFollower
-from agent.heartbeat import Heartbeat, LeaseRef
 from agent.http import HttpEndpoint
 from agent.layouts import build_layouts
+from agent.lease import Heartbeat, HostLease
 from agent.marker import RUNNING, Marker, marker_key
-from agent.startup import FATAL, claim_host, wait_for
-from agent.watcher import KeyWatcher
-from agent.writer import Writer
+from agent.startup import FATAL, wait_for
+from agent.watcher import WatchSet, follow_nothing
+from agent.writer import HostTakenOver, Writer
 
 log = logging.getLogger(__name__)
 
@@ -37,10 +37,12 @@ class Exit:
     code: int
 
 
-def watched_prefixes(roots: Sequence[str], marker_key: str) -> list[str]:
-    """Every layout root, and the marker when no root holds it."""
-    prefixes = [root + "/" for root in roots]
-    return prefixes + ([] if marker_key.startswith(tuple(prefixes)) else [marker_key])
+@dataclass(frozen=True)
+class Crash:
+    """A greenlet ended with an exception."""
+
+    name: str
+    error: BaseException
 
 
 class Agent:
@@ -50,6 +52,7 @@ class Agent:
         self.commands: gevent.queue.Queue = gevent.queue.Queue()
         self.writer: Writer | None = None
         self.heartbeat: Heartbeat | None = None
+        self.lease: HostLease | None = None
         self.follower: EventFollower | None = None
         self._greenlets: dict[str, gevent.Greenlet] = {}
         self.http: HttpEndpoint | None = None
@@ -71,6 +74,8 @@ class Agent:
             if isinstance(item, Exit):
                 self._kill_all()
                 return item.code
+            if isinstance(item, Crash):
+                return self.handle_crash(item)
             code = getattr(self, "handle_" + SIGNALS[item])()
             if code is not None:
                 return code
@@ -92,6 +97,18 @@ class Agent:
         log.info("SIGINT: exiting, keys left in place")
         return self._shutdown(revoke=False)
 
+    def handle_crash(self, crash: Crash) -> int:
+        """Another agent took the host over: stop at once, touching nothing. Any other failure: leave the
+        keys in place with the marker `stopped`, as SIGINT does, so a restart adopts them; exit 1."""
+        if isinstance(crash.error, HostTakenOver):
+            log.error("%s", crash.error)
+            self._kill_all()
+            return 1
+        log.error("%s stopped unexpectedly: %r; leaving the keys in place for a restart to adopt", crash.name,
+                  crash.error)
+        self._shutdown(revoke=False)
+        return 1
+
     def submit(self, command: Command) -> None:
         self.commands.put(command)
 
@@ -100,7 +117,7 @@ class Agent:
         the TTL, Docker's event stream open."""
         writer = self.writer.status() if self.writer else {}
         connected = bool(self.follower and self.follower.connected)
-        lease_fresh = self.heartbeat.fresh() if self.heartbeat else self.writer is not None
+        lease_fresh = bool(self.lease and self.writer and self.lease.fresh())
         ready = bool(writer.get("in_sync")) and connected and lease_fresh
         return {**writer, "docker_events_connected": float(connected), "lease_fresh": float(lease_fresh),
                 "ready": float(ready)}
@@ -125,23 +142,21 @@ class Agent:
         endpoints = wait_for(f"etcd at {', '.join(map(str, config.etcd_endpoints))}", etcd.discover_members)
         log.info("etcd endpoints: %s", ", ".join(map(str, endpoints)))
         key = marker_key(config.etcd_dir, host)
-        lease = self._claim(etcd, key, host)
-        self._start_heartbeat(endpoints, lease)
+        lease = self._claim(endpoints, key, host)
+        if config.ttl:
+            self.heartbeat = Heartbeat(lease, lambda lost: self.submit(LeaseLost(lost)))
+            self._spawn("heartbeat", self.heartbeat.run)  # before the first bulk write: it can outlive a lease
         if not config.once:  # --once follows nothing: one sync, then exit
             self.follower = EventFollower(lambda: Docker(config.docker_url), self.submit)
             wait_for("Docker's event stream", self.follower.open)
-        watchers = [] if config.once else [KeyWatcher(self._etcd(endpoints, WRITE_TIMEOUT), prefix, self.submit)
-                                           for prefix in watched_prefixes([layout.root for layout in layouts], key)]
-        for watcher in watchers:
-            wait_for("etcd's revision", watcher.start_revision)
+        follow = follow_nothing if config.once else WatchSet(self._etcd(endpoints, WRITE_TIMEOUT), self.submit,
+                                                              self._spawn, self._kill).follow
         started = datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")
         marker = Marker(host, lease.id, RUNNING, started, __version__)
-        self.writer = Writer(self.commands, etcd, docker, layouts, marker, key, config.ttl, lease, config.resync)
+        self.writer = Writer(self.commands, etcd, docker, layouts, marker, key, lease, config.resync, follow)
         self._spawn("writer", self.writer.run)
         if self.follower:
             self._spawn("events", self.follower.run)
-        for number, watcher in enumerate(watchers):
-            self._spawn(f"watch-{number}", watcher.run)
         if config.once:
             self._spawn("once", self._stop_after_first_sync)
 
@@ -149,10 +164,10 @@ class Agent:
         """--once: the first full sync, then a SIGINT's exit (marker `stopped`, keys left on the lease)."""
         assert self.writer is not None
         self.writer.synced.wait()
-        if self.config.ttl:
+        if self.lease and self.lease.id:
             log.warning("--once: the keys are on lease %x and expire in %ds unless an agent for this host "
-                        "starts and adopts it; use EC_REGISTRATOR_TTL=0 for permanent keys", self.writer.lease,
-                        self.config.ttl)
+                        "starts and adopts it; use EC_REGISTRATOR_TTL=0 for permanent keys", self.lease.id,
+                        self.lease.granted)
         self.inbox.put(signal.SIGINT)
 
     def _host_name(self, docker: Docker) -> str | None:
@@ -163,23 +178,16 @@ class Agent:
             self.inbox.put(Exit(2))
             return None
 
-    def _claim(self, etcd: Etcd, key: str, host: str) -> LeaseRef:
-        """The stopped agent's lease when it can be adopted, else a new one (none with TTL 0)."""
+    def _claim(self, endpoints: Sequence[Endpoint], key: str, host: str) -> HostLease:
+        """The stopped or crashed agent's lease when it can be adopted, else a new one (none with TTL 0)."""
         ttl = self.config.ttl
-        lease = LeaseRef(wait_for("a claim on the host", lambda: claim_host(etcd, key, host, ttl)))
-        if ttl and not lease.id:
-            lease.id = wait_for("a lease", lambda: etcd.lease_grant(ttl))
-        log.info("host %s: lease %x (TTL %ds), layouts %s", host, lease.id, ttl, ",".join(self.config.layouts))
+        keepalive_timeout = max(0.5, min(3.0, ttl / 6))  # well under the keepalive interval TTL/3
+        self.lease = HostLease(self._etcd(endpoints, keepalive_timeout), ttl)
+        lease = self.lease
+        wait_for("a claim on the host", lambda: lease.claim(key, host))
+        log.info("host %s: lease %x (TTL %ds), layouts %s", host, lease.id, lease.granted,
+                 ",".join(self.config.layouts))
         return lease
-
-    def _start_heartbeat(self, endpoints: Sequence[Endpoint], lease: LeaseRef) -> None:
-        """Before the first bulk write: a bulk load of single puts can outlive a short lease."""
-        ttl = self.config.ttl
-        if ttl:
-            keepalive_timeout = max(0.5, min(3.0, ttl / 6))  # well under the keepalive interval TTL/3
-            self.heartbeat = Heartbeat(self._etcd(endpoints, keepalive_timeout), lease, ttl,
-                                       lambda lost: self.submit(LeaseLost(lost)))
-            self._spawn("heartbeat", self.heartbeat.run)
 
     def _etcd(self, endpoints: Sequence[Endpoint], timeout: float) -> Etcd:
         return Etcd.from_config(self.config, timeout, endpoints)
@@ -190,21 +198,32 @@ class Agent:
         self._greenlets[name] = greenlet
 
     def _crashed(self, name: str, greenlet: gevent.Greenlet) -> None:
-        log.error("%s stopped unexpectedly: %r", name, greenlet.exception)
-        self.inbox.put(Exit(1))
+        self.inbox.put(Crash(name, greenlet.exception))
 
     def _shutdown(self, revoke: bool) -> int:
         for name in [name for name in self._greenlets if name == "startup" or name.startswith(("events", "watch"))]:
             self._kill(name)
         writer = self._greenlets.get("writer")
-        if self.writer is None or writer is None:
+        if self.writer is None or writer is None or writer.ready():
             self._kill_all()
-            return 0
+            return self._revoke_unused_lease() if revoke else 0
         self.submit(Shutdown(revoke=revoke))
         writer.join(timeout=SHUTDOWN_TIMEOUT)
         code = self.writer.exit_code if writer.ready() else 1
         self._kill_all()
         return code
+
+    def _revoke_unused_lease(self) -> int:
+        """SIGTERM before the writer ran: a lease already claimed (adopted, with its keys) goes too."""
+        if not (self.lease and self.lease.id):
+            return 0
+        try:
+            self.lease.revoke()
+        except (EtcdUnavailable, EtcdRequestError) as exc:
+            log.error("SIGTERM: could not revoke lease %x: %s", self.lease.id, exc)
+            return 1
+        log.info("SIGTERM: revoked lease %x; this host's keys are gone", self.lease.id)
+        return 0
 
     def _kill(self, name: str) -> None:
         greenlet = self._greenlets.pop(name, None)

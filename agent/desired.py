@@ -56,5 +56,8 @@ class DesiredState:
     def everything(self) -> dict[str, str]:
         return self.values(list(self._owners))
 
+    def keys(self) -> set[str]:
+        return set(self._owners)
+
     def __contains__(self, key: str) -> bool:
         return key in self._owners

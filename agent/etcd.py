@@ -9,7 +9,7 @@ from __future__ import annotations
 import base64
 import logging
 import socket
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Collection, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
@@ -22,11 +22,10 @@ from etcd3gw.exceptions import ConnectionFailedError, ConnectionTimeoutError, Et
 from agent import metrics
 from agent.config import Config, Endpoint
 from agent.jsonstream import JsonStream
-from agent.plan import Op, Put
+from agent.plan import MAX_TXN_OPS, Op, Put
 
 log = logging.getLogger(__name__)
 
-PAGE_SIZE = 5000
 WATCH_CONNECT_TIMEOUT = 3.0
 WATCH_IDLE_TIMEOUT = 60.0  # a silent watch is re-opened from its next revision, which costs nothing
 KEEPALIVE_OPTIONS = [(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1), (socket.IPPROTO_TCP, socket.TCP_KEEPIDLE, 5),
@@ -93,6 +92,25 @@ class KeyValue:
 
 
 @dataclass(frozen=True)
+class LeaseInfo:
+    """A lease as etcd sees it: the TTL it was granted with, the seconds left (-1 when it is gone), and
+    the keys attached to it (when asked for)."""
+
+    granted: int
+    remaining: int
+    keys: tuple[str, ...] = ()
+
+    @property
+    def alive(self) -> bool:
+        return self.remaining > 0
+
+    @property
+    def silence(self) -> int:
+        """Seconds since its last keepalive (or grant), to etcd's one-second precision."""
+        return self.granted - self.remaining
+
+
+@dataclass(frozen=True)
 class WatchEvent:
     key: str
     value: str
@@ -133,6 +151,11 @@ def prefix_end(prefix: str) -> str:
     raw = bytearray(prefix.encode("utf-8"))
     raw[-1] += 1
     return _b64(bytes(raw))
+
+
+def _range_request(key: str, prefix: bool, revision: int) -> dict[str, Any]:
+    request = {"key": _b64(key), "revision": str(revision)}
+    return {"request_range": {**request, "range_end": prefix_end(key)} if prefix else request}
 
 
 def _op_request(op: Op, lease: int) -> dict[str, Any]:
@@ -277,18 +300,24 @@ class Etcd:
         kvs = self._post("kv/range", {"key": _b64(key)}).get("kvs") or []
         return self._decode(kvs[0]) if kvs else None
 
-    def get_prefix(self, prefix: str) -> tuple[list[KeyValue], int]:
-        """Every key under `prefix` and the revision of that snapshot (pages are read at one revision)."""
+    def read(self, keys: Collection[str] = (), prefixes: Collection[str] = (),
+             revision: int = 0) -> tuple[list[KeyValue], int]:
+        """The values of `keys` and of every key under `prefixes`, at one revision, which is returned too
+        (0 when nothing was asked).
+
+        Range requests go in transactions of up to MAX_TXN_OPS: one round trip per 128 keys or prefixes.
+        `revision` (0: the current one) reads the store as it was then.
+        """
+        requests_ = [(key, False) for key in sorted(keys)] + [(prefix, True) for prefix in sorted(prefixes)]
         found: list[KeyValue] = []
-        start, end, revision = _b64(prefix), prefix_end(prefix), 0
-        while True:
-            request = {"key": start, "range_end": end, "limit": PAGE_SIZE, "revision": str(revision)}
-            reply = self._post("kv/range", request)
+        for start in range(0, len(requests_), MAX_TXN_OPS):
+            batch = [_range_request(key, prefix, revision) for key, prefix in requests_[start:start + MAX_TXN_OPS]]
+            reply = self._post("kv/txn", {"success": batch})
             revision = revision or int(reply["header"]["revision"])
-            found.extend(self._decode(kv) for kv in reply.get("kvs") or [])
-            if not reply.get("more"):
-                return found, revision
-            start = _b64(found[-1].key.encode("utf-8") + b"\0")
+            for response in reply.get("responses") or []:
+                found.extend(self._decode(kv) for kv in (response.get("response_range") or {}).get("kvs") or [])
+        metrics.KEYS_READ.inc(amount=len(found))
+        return found, revision
 
     def revision(self, prefix: str) -> int:
         """The store's current revision, read through a prefix this agent may read (etcd auth)."""
@@ -312,20 +341,29 @@ class Etcd:
         reply = self._post("lease/keepalive", {"ID": str(lease)})
         return int((reply.get("result") or {}).get("TTL") or -1)
 
+    def lease_info(self, lease: int, keys: bool = False) -> LeaseInfo:
+        """The lease's granted and remaining TTL, and with `keys` the keys attached to it."""
+        reply = self._post("lease/timetolive", {"ID": str(lease), "keys": keys})
+        names = tuple(_text(key) for key in reply.get("keys") or [])
+        metrics.KEYS_READ.inc(amount=len(names))
+        return LeaseInfo(int(reply.get("grantedTTL") or 0), int(reply.get("TTL") or -1), names)
+
     def lease_revoke(self, lease: int) -> None:
         try:
             self._post("lease/revoke", {"ID": str(lease)})
         except LeaseNotFound:
             log.info("lease %x was already gone", lease)
 
-    def watch(self, prefix: str, start_revision: int) -> Iterator[WatchReply]:
-        """Watch every key under `prefix` from `start_revision` on. Ends (or raises) when the stream does."""
+    def watch(self, key: str, start_revision: int) -> Iterator[WatchReply]:
+        """Watch `key` (a prefix when it ends with "/": every key under it) from `start_revision` on. Ends (or
+        raises) when the stream does."""
         self._ensure_token()
         client = self._clients[self._current]
-        request = {"create_request": {"key": _b64(prefix), "range_end": prefix_end(prefix),
-                                      "start_revision": str(start_revision), "progress_notify": True}}
+        request = {"key": _b64(key), "start_revision": str(start_revision), "progress_notify": True}
+        if key.endswith("/"):
+            request["range_end"] = prefix_end(key)
         try:
-            reply = client.session.post(client.get_url("watch"), json=request, stream=True,
+            reply = client.session.post(client.get_url("watch"), json={"create_request": request}, stream=True,
                                         timeout=(WATCH_CONNECT_TIMEOUT, WATCH_IDLE_TIMEOUT))
             reply.raise_for_status()
         except requests.RequestException as exc:

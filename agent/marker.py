@@ -3,12 +3,19 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, replace
+import os
+import uuid
+from dataclasses import dataclass, field, replace
 
 from agent import __version__
 from agent.escape import escape_segment
 
 RUNNING, STOPPED = "running", "stopped"
+
+
+def new_agent_id() -> str:
+    """Tells two agent processes of one host apart (the lease does not: a successor adopts it)."""
+    return f"{os.getpid()}-{uuid.uuid4().hex[:8]}"
 
 
 @dataclass(frozen=True)
@@ -18,16 +25,43 @@ class Marker:
     state: str
     started: str
     version: str = __version__
+    agent: str = field(default_factory=new_agent_id)
+    keys: tuple[str, ...] = ()  # TTL 0: keys of this host that no host index finds again (SPEC §4 own keys)
 
     def encode(self) -> str:
-        return json.dumps({"host": self.host, "lease": self.lease, "state": self.state,
-                           "started": self.started, "version": self.version}, sort_keys=True)
+        fields = {"host": self.host, "lease": self.lease, "state": self.state, "started": self.started,
+                  "version": self.version, "agent": self.agent}
+        return json.dumps({**fields, **({"keys": list(self.keys)} if self.keys else {})}, sort_keys=True,
+                          ensure_ascii=False)
 
     def with_state(self, state: str) -> Marker:
         return replace(self, state=state)
 
     def with_lease(self, lease: int) -> Marker:
         return replace(self, lease=lease)
+
+    def with_keys(self, keys: tuple[str, ...]) -> Marker:
+        return replace(self, keys=keys)
+
+
+@dataclass(frozen=True)
+class StoredMarker:
+    """What a marker read from etcd declares; fields are empty when the value is not a marker of ours."""
+
+    state: str | None
+    agent: str = ""
+    keys: tuple[str, ...] = ()
+
+    @classmethod
+    def decode(cls, value: str) -> StoredMarker:
+        try:
+            fields = json.loads(value)
+            state, agent, keys = fields.get("state"), str(fields.get("agent") or ""), fields.get("keys") or []
+        except (ValueError, AttributeError):
+            return cls(None)
+        if state not in (RUNNING, STOPPED) or not isinstance(keys, list):
+            return cls(None)
+        return cls(state, agent, tuple(str(key) for key in keys))
 
 
 def marker_key(ec_root: str, host: str) -> str:
@@ -36,8 +70,4 @@ def marker_key(ec_root: str, host: str) -> str:
 
 def marker_state(value: str) -> str | None:
     """The state a stored marker declares; None when the value is not a marker of ours."""
-    try:
-        state = json.loads(value).get("state")
-    except (ValueError, AttributeError):
-        return None
-    return state if state in (RUNNING, STOPPED) else None
+    return StoredMarker.decode(value).state

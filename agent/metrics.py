@@ -79,10 +79,12 @@ KEEPALIVE_FAILURES = Counter("lease_keepalive_failures_total", "Lease keepalives
 DOCKER_EVENTS = Counter("docker_events_total", "Docker events read, by action.", ("action",))
 EVENT_LAG = Gauge("docker_event_lag_seconds", "Time from a Docker event to the agent reading it (last event).")
 LAST_FULL_SYNC = Gauge("last_full_sync_timestamp_seconds", "When etcd was last compared in full and in step.")
+KEYS_READ = Counter("etcd_keys_read_total", "Keys read from etcd: values of range reads and keys listed on the lease.")
+WATCH_EVENTS = Counter("etcd_watch_events_total", "Key changes seen by the self-healing watches.")
 BUILD_INFO = Gauge("build_info", "The agent's version.", ("version",))
 BUILD_INFO.set(1, __version__)
 ALL = (BUILD_INFO, REGISTRATIONS, REMOVALS, ETCD_REQUESTS, KEEPALIVE_SECONDS, KEEPALIVE_FAILURES,
-       DOCKER_EVENTS, EVENT_LAG, LAST_FULL_SYNC)
+       DOCKER_EVENTS, EVENT_LAG, LAST_FULL_SYNC, KEYS_READ, WATCH_EVENTS)
 
 
 def render(extra: dict[str, float]) -> str:

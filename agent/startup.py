@@ -1,4 +1,4 @@
-"""Start-up: wait for Docker and etcd, then claim the host (adopt a stopped agent's lease, or wait)."""
+"""Start-up: wait for Docker and etcd, with a log line per attempt."""
 
 from __future__ import annotations
 
@@ -7,17 +7,14 @@ from collections.abc import Callable
 from typing import TypeVar
 
 import backoff
-import gevent
 
 from agent.docker_api import DockerUnavailable
-from agent.etcd import Etcd, EtcdAuthFailed, EtcdRequestError, EtcdTlsError, EtcdUnavailable
-from agent.marker import RUNNING, STOPPED, marker_state
+from agent.etcd import EtcdAuthFailed, EtcdRequestError, EtcdTlsError, EtcdUnavailable
 
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 MAX_WAIT_DELAY = 10.0
-CLAIM_POLL = 1.0
 UNREACHABLE = (DockerUnavailable, EtcdUnavailable, EtcdRequestError)
 FATAL = (EtcdTlsError, EtcdAuthFailed)  # settings to fix: waiting would not help
 
@@ -36,35 +33,3 @@ def wait_for(what: str, attempt: Callable[[], T]) -> T:
                                     jitter=None, on_backoff=report, logger=None,
                                     giveup=lambda exc: isinstance(exc, FATAL))
     return retrying(attempt)()
-
-
-def claim_host(etcd: Etcd, key: str, host: str, ttl: int) -> int:
-    """The lease to carry on with: a stopped agent's live lease (adopted), or 0 for a new one.
-
-    While the marker says another agent for this host is running on a live lease, wait for it to go.
-    """
-    said_waiting = False
-    while True:
-        stored = etcd.get(key)
-        state = marker_state(stored.value) if stored else None
-        if stored is None or not stored.lease:
-            if state == RUNNING:
-                log.warning("host %s: the last agent (no lease, TTL 0) did not stop cleanly; taking over", host)
-            return 0
-        if state == STOPPED:
-            return _adopt(etcd, stored.lease, host) if ttl else 0
-        if state != RUNNING:
-            log.warning("host %s: %s holds no marker of ours; overwriting it", host, key)
-            return 0
-        if not said_waiting:
-            log.warning("host %s is held by a running agent (lease %x); waiting until it stops or its lease "
-                        "expires", host, stored.lease)
-            said_waiting = True
-        gevent.sleep(CLAIM_POLL)
-
-
-def _adopt(etcd: Etcd, lease: int, host: str) -> int:
-    if etcd.lease_refresh(lease) <= 0:
-        return 0
-    log.info("host %s: adopting lease %x of the stopped agent; its keys stay in place", host, lease)
-    return lease

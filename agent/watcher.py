@@ -1,4 +1,5 @@
-"""The KeyWatcher greenlet: follows every change under one prefix, without gaps, for self-healing."""
+"""Self-healing watches: a `KeyWatcher` greenlet follows one prefix (or key) without gaps; the `WatchSet`
+keeps one per prefix this host must heal, as the writer asks (SPEC §6: never a layout root whole)."""
 
 from __future__ import annotations
 
@@ -16,23 +17,16 @@ MAX_RECONNECT_DELAY = 1.0  # etcd back => watching again within a second
 
 
 class KeyWatcher:
-    def __init__(self, etcd: Etcd, prefix: str, submit: Callable[[Command], None]) -> None:
+    def __init__(self, etcd: Etcd, prefix: str, submit: Callable[[Command], None], start_revision: int) -> None:
         self._etcd = etcd
         self._prefix = prefix
         self._submit = submit
-        self._next_revision = 0
-
-    def start_revision(self) -> int:
-        """Fix the revision the watch starts from (a snapshot taken now): nothing after it is missed."""
-        self._next_revision = self._etcd.revision(self._prefix) + 1
-        return self._next_revision
+        self._next_revision = start_revision
 
     def run(self) -> None:
         delay, failing = 0.1, False
         while True:
             try:
-                if not self._next_revision:
-                    self.start_revision()
                 for reply in self._etcd.watch(self._prefix, self._next_revision):
                     if failing:
                         log.info("watch on %s resumed from revision %d", self._prefix, self._next_revision)
@@ -63,3 +57,33 @@ class KeyWatcher:
         elif reply.revision and not reply.created:  # a progress notice: everything up to it was seen
             self._next_revision = max(self._next_revision, reply.revision + 1)
         return True
+
+
+Spawn = Callable[[str, Callable[[], None]], None]
+
+
+class WatchSet:
+    """One KeyWatcher greenlet per prefix the writer wants healed; prefixes no longer wanted stop."""
+
+    def __init__(self, etcd: Etcd, submit: Callable[[Command], None], spawn: Spawn,
+                 kill: Callable[[str], None]) -> None:
+        self._etcd = etcd
+        self._submit = submit
+        self._spawn = spawn
+        self._kill = kill
+        self._prefixes: set[str] = set()
+
+    def follow(self, prefixes: set[str], from_revision: int) -> None:
+        """Watch exactly `prefixes`; new ones from `from_revision` on (nothing written since is missed)."""
+        for prefix in self._prefixes - prefixes:
+            self._kill(f"watch {prefix}")
+            log.debug("no longer watching %s", prefix)
+        for prefix in sorted(prefixes - self._prefixes):
+            watcher = KeyWatcher(self._etcd, prefix, self._submit, from_revision)
+            self._spawn(f"watch {prefix}", watcher.run)
+            log.debug("watching %s from revision %d", prefix, from_revision)
+        self._prefixes = set(prefixes)
+
+
+def follow_nothing(prefixes: set[str], from_revision: int) -> None:
+    """--once: nothing is watched."""

@@ -19,9 +19,10 @@ import gevent.queue  # noqa: E402
 from agent.commands import Resync  # noqa: E402
 from agent.config import Endpoint  # noqa: E402
 from agent.etcd import Etcd  # noqa: E402
-from agent.heartbeat import LeaseRef  # noqa: E402
 from agent.layouts.ec import EcLayout  # noqa: E402
+from agent.lease import HostLease  # noqa: E402
 from agent.marker import RUNNING, Marker, marker_key  # noqa: E402
+from agent.watcher import follow_nothing  # noqa: E402
 from agent.writer import Writer  # noqa: E402
 from tests.unit.fixtures import inspect  # noqa: E402
 
@@ -60,14 +61,15 @@ def main() -> None:
     parts = urlsplit(url)
     etcd = CountingEtcd([Endpoint(parts.scheme, parts.hostname, parts.port)], None, timeout=30)
     docker = SyntheticDocker(count)
-    lease = LeaseRef(etcd.lease_grant(120))
+    lease = HostLease(etcd, 120)
+    lease.grant()
     key = marker_key(ROOT, HOST)
     writer = Writer(gevent.queue.Queue(), etcd, docker, [EcLayout(ROOT, HOST)],
-                    Marker(HOST, lease.id, RUNNING, "now"), key, 120, lease, 0)
+                    Marker(HOST, lease.id, RUNNING, "now"), key, lease, 0, follow_nothing)
     started = time.perf_counter()
     writer.handle_resync(Resync("synthetic"))
     elapsed = time.perf_counter() - started
-    keys = len(etcd.get_prefix(ROOT + "/")[0])
+    keys = len(etcd.read(prefixes=[ROOT + "/"])[0])
     print(json.dumps({"containers": count, "seconds": elapsed, "transactions": CountingEtcd.transactions,
                       "keys": keys, "in_sync": writer.status()["in_sync"]}))
     etcd.lease_revoke(lease.id)

@@ -34,7 +34,21 @@ class Layout(Protocol):
 
     def shared(self, key: str) -> bool:
         """Whether other hosts may want this key too: then it is never taken from them, only put back
-        when it is gone."""
+        when it is gone, and deleted only when no other host's key stands beside it."""
+
+    def host_prefixes(self) -> tuple[str, ...]:
+        """Prefixes that hold this host's keys only: read whole at a full comparison."""
+
+    def more_to_read(self, found: Mapping[str, str], wanted: Collection[str],
+                     container_ids: Collection[str]) -> tuple[set[str], set[str]]:
+        """Keys and prefixes of this host's that the keys `found` so far point to (bounded by the host)."""
+
+    def watched(self, wanted: Collection[str]) -> set[str]:
+        """Prefixes whose damage this host repairs within a second (SPEC §6), given the keys it wants."""
+
+    def recorded(self, key: str) -> bool:
+        """Whether the key can only be found again through the agent's own record (with TTL 0, no lease
+        lists it)."""
 
 
 def keys_of(inspect: Inspect, layouts: Sequence[Layout]) -> tuple[dict[str, str], list[str]]:

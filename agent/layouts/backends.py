@@ -69,6 +69,23 @@ class BackendsLayout:
     def shared(self, key: str) -> bool:
         return key.startswith(self.root + "/") and key.endswith("/port")
 
+    def host_prefixes(self) -> tuple[str, ...]:
+        return ()  # every key of a service's group is shared by the hosts running it
+
+    def watched(self, wanted: Collection[str]) -> set[str]:
+        """The groups of the services this host runs: `B/<service>/`."""
+        prefix = self.root + "/"
+        return {prefix + key[len(prefix):].split("/", 1)[0] + "/" for key in wanted if key.startswith(prefix)}
+
+    def recorded(self, key: str) -> bool:
+        return key.startswith(self.root + "/")
+
+    def more_to_read(self, found: Mapping[str, str], wanted: Collection[str],
+                     container_ids: Collection[str]) -> tuple[set[str], set[str]]:
+        """The group of each shared key found but no longer wanted: whether another host's key stands
+        beside it decides if it may be deleted."""
+        return set(), {key.rsplit("/", 1)[0] + "/" for key in found if self.shared(key) and key not in wanted}
+
     def owned(self, kvs: Mapping[str, str], container_ids: Collection[str]) -> set[str]:
         shorts = {escape_segment(cid[:SHORT_ID]) for cid in container_ids}
         return {key for key in kvs if not self.shared(key) and key.rsplit("/", 1)[-1] in shorts}

@@ -74,6 +74,29 @@ class EcLayout:
     def shared(self, key: str) -> bool:
         return False
 
+    def host_prefixes(self) -> tuple[str, ...]:
+        return self._host_prefixes
+
+    def watched(self, wanted: Collection[str]) -> set[str]:
+        return set(self._host_prefixes)
+
+    def recorded(self, key: str) -> bool:
+        return False  # the host index leads to every key
+
+    def more_to_read(self, found: Mapping[str, str], wanted: Collection[str],
+                     container_ids: Collection[str]) -> tuple[set[str], set[str]]:
+        """Each container's subtree the host index or `container_ids` name, and the label index keys its
+        `labels/` keys name."""
+        ids = set(container_ids) | {value for key, value in found.items()
+                                    if key.startswith(self._host_prefixes) and value and "/" not in value}
+        label_keys = set()
+        for key in found:
+            if key.startswith(self._containers):
+                cid, _, rest = key[len(self._containers):].partition("/")
+                if cid in ids and rest.startswith("labels/") and rest.count("/") == 1:
+                    label_keys.add(f"{self.root}/{rest}/{cid}")
+        return label_keys, {f"{self._containers}{cid}/" for cid in ids}
+
     def owned(self, kvs: Mapping[str, str], container_ids: Collection[str]) -> set[str]:
         ids = set(container_ids) | self._ids_filed_under_host(kvs)
         labels_prefix = f"{self.root}/labels/"
