@@ -5,7 +5,6 @@ from __future__ import annotations
 import datetime
 import logging
 import signal
-from collections.abc import Sequence
 from dataclasses import dataclass
 
 import gevent
@@ -13,9 +12,9 @@ import gevent.queue
 
 from agent import __version__
 from agent.commands import Command, LeaseLost, Resync, Shutdown, Wipe
-from agent.config import Config, ConfigError, Endpoint, host_name
+from agent.config import Config, ConfigError, host_name
 from agent.docker_api import Docker
-from agent.etcd import Etcd, EtcdRequestError, EtcdUnavailable
+from agent.etcd import Etcd, EtcdRequestError, EtcdUnavailable, Members
 from agent.events import EventFollower
 from agent.http import HttpEndpoint
 from agent.layouts import build_layouts
@@ -53,6 +52,7 @@ class Agent:
         self.writer: Writer | None = None
         self.heartbeat: Heartbeat | None = None
         self.lease: HostLease | None = None
+        self.members = Members(config.etcd_endpoints)
         self.follower: EventFollower | None = None
         self._greenlets: dict[str, gevent.Greenlet] = {}
         self.http: HttpEndpoint | None = None
@@ -138,18 +138,18 @@ class Agent:
         if host is None:
             return
         layouts = build_layouts(config, host)
-        etcd = self._etcd(config.etcd_endpoints, WRITE_TIMEOUT)
+        etcd = self._etcd(WRITE_TIMEOUT)
         endpoints = wait_for(f"etcd at {', '.join(map(str, config.etcd_endpoints))}", etcd.discover_members)
         log.info("etcd endpoints: %s", ", ".join(map(str, endpoints)))
         key = marker_key(config.etcd_dir, host)
-        lease = self._claim(endpoints, key, host)
+        lease = self._claim(key, host)
         if config.ttl:
             self.heartbeat = Heartbeat(lease, lambda lost: self.submit(LeaseLost(lost)))
             self._spawn("heartbeat", self.heartbeat.run)  # before the first bulk write: it can outlive a lease
         if not config.once:  # --once follows nothing: one sync, then exit
             self.follower = EventFollower(lambda: Docker(config.docker_url), self.submit)
             wait_for("Docker's event stream", self.follower.open)
-        follow = follow_nothing if config.once else WatchSet(self._etcd(endpoints, WRITE_TIMEOUT), self.submit,
+        follow = follow_nothing if config.once else WatchSet(self._etcd(WRITE_TIMEOUT), self.submit,
                                                               self._spawn, self._kill).follow
         started = datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")
         marker = Marker(host, lease.id, RUNNING, started, __version__)
@@ -178,19 +178,20 @@ class Agent:
             self.inbox.put(Exit(2))
             return None
 
-    def _claim(self, endpoints: Sequence[Endpoint], key: str, host: str) -> HostLease:
+    def _claim(self, key: str, host: str) -> HostLease:
         """The stopped or crashed agent's lease when it can be adopted, else a new one (none with TTL 0)."""
         ttl = self.config.ttl
         keepalive_timeout = max(0.5, min(3.0, ttl / 6))  # well under the keepalive interval TTL/3
-        self.lease = HostLease(self._etcd(endpoints, keepalive_timeout), ttl)
+        self.lease = HostLease(self._etcd(keepalive_timeout), ttl)
         lease = self.lease
         wait_for("a claim on the host", lambda: lease.claim(key, host))
         log.info("host %s: lease %x (TTL %ds), layouts %s", host, lease.id, lease.granted,
                  ",".join(self.config.layouts))
         return lease
 
-    def _etcd(self, endpoints: Sequence[Endpoint], timeout: float) -> Etcd:
-        return Etcd.from_config(self.config, timeout, endpoints)
+    def _etcd(self, timeout: float) -> Etcd:
+        """A client of its own (timeouts differ), on the member list every client shares."""
+        return Etcd.from_config(self.config, timeout, self.members)
 
     def _spawn(self, name: str, run: object) -> None:
         greenlet = gevent.spawn(run)

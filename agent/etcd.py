@@ -7,6 +7,7 @@ per endpoint, moves to the next on connection failure, and base64-encodes UTF-8 
 from __future__ import annotations
 
 import base64
+import json
 import logging
 import socket
 from collections.abc import Collection, Iterable, Iterator, Sequence
@@ -32,7 +33,11 @@ KEEPALIVE_OPTIONS = [(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1), (socket.IPPROT
                      (socket.IPPROTO_TCP, socket.TCP_KEEPINTVL, 2), (socket.IPPROTO_TCP, socket.TCP_KEEPCNT, 3)]
 
 
-class EtcdUnavailable(Exception):
+class EtcdError(Exception):
+    """etcd did not do what was asked."""
+
+
+class EtcdUnavailable(EtcdError):
     """No endpoint answered."""
 
 
@@ -40,15 +45,54 @@ class EtcdTlsError(EtcdUnavailable):
     """The TLS handshake failed: a setting to fix, not an outage to wait out (at start-up)."""
 
 
-class EtcdRequestError(Exception):
-    """etcd answered with an error."""
+class EtcdRequestError(EtcdError):
+    """etcd answered with an error; `code` is the gRPC status code it gave (0 when none)."""
+
+    def __init__(self, message: str, code: int = 0) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+class LeaseNotFound(EtcdRequestError):
+    """The lease a request named has expired or was revoked (gRPC NOT_FOUND, to a put as to a keepalive)."""
 
 
 class EtcdAuthFailed(EtcdRequestError):
-    """etcd refused the user name or password."""
+    """etcd refused the user name or password (gRPC INVALID_ARGUMENT to auth/authenticate)."""
 
 
-TOKEN_ERRORS = ("invalid auth token", "user name is empty", "auth token is expired")
+class TokenRefused(EtcdRequestError):
+    """etcd no longer accepts our auth token (gRPC UNAUTHENTICATED): authenticate again."""
+
+
+NOT_FOUND, INVALID_ARGUMENT, UNAUTHENTICATED = 5, 3, 16  # gRPC status codes etcd answers with
+
+
+def grpc_code(text: str) -> int:
+    """The gRPC status code in a grpc-gateway error body: `{"code": 5, ...}` or `{"error": {"grpc_code": 5}}`."""
+    try:
+        body = json.loads(text)
+    except ValueError:
+        return 0
+    if not isinstance(body, dict):
+        return 0
+    error = body.get("error")
+    code = error.get("grpc_code") if isinstance(error, dict) else body.get("code")
+    return code if isinstance(code, int) else 0
+
+
+def request_error(path: str, text: str) -> EtcdRequestError:
+    """The error etcd's answer to `path` stands for, classified by its gRPC code."""
+    code = grpc_code(text)
+    if code == NOT_FOUND:  # of what this agent asks for, only leases can be missing
+        return LeaseNotFound(f"etcd {path}: lease not found", code)
+    if code == INVALID_ARGUMENT and path == "auth/authenticate":
+        return EtcdAuthFailed("authentication failed: invalid user name or password", code)
+    if code == UNAUTHENTICATED:
+        return TokenRefused(f"etcd {path}: auth token refused", code)
+    return EtcdRequestError(f"etcd {path}: {text.strip()[:200]}", code)
+
+
 TLS_REASONS = (
     ("CERTIFICATE_VERIFY_FAILED", "the server's certificate is not signed by EC_REGISTRATOR_ETCD_CA"),
     ("certificate required", "the server requires a client certificate (EC_REGISTRATOR_ETCD_CERT and _KEY)"),
@@ -77,10 +121,6 @@ def tls_reason(text: str, client_cert: bool) -> str | None:
 class Credentials:
     user: str
     password: str = field(repr=False)
-
-
-class LeaseNotFound(EtcdRequestError):
-    """The lease a request named has expired or was revoked."""
 
 
 @dataclass(frozen=True)
@@ -174,123 +214,131 @@ class KeepAliveAdapter(requests.adapters.HTTPAdapter):
         super().init_poolmanager(*args, **kwargs)
 
 
+class Members:
+    """The endpoints every etcd client of the agent fails over between: the configured ones and the
+    cluster's members as last listed. Shared, so one refresh serves every client."""
+
+    def __init__(self, configured: Sequence[Endpoint]) -> None:
+        self.configured = tuple(configured)
+        self.current = self.configured
+
+    def update(self, listed: Iterable[Endpoint]) -> None:
+        self.current = tuple(dict.fromkeys([*self.configured, *listed]))
+
+
 class Etcd:
-    def __init__(self, endpoints: Sequence[Endpoint], tls: TlsFiles | None, timeout: float,
+    def __init__(self, members: Members, tls: TlsFiles | None, timeout: float,
                  credentials: Credentials | None = None) -> None:
+        self._members = members
         self._tls = tls or TlsFiles(None, None, None)
         self._credentials = credentials
         self._token: str | None = None
         self._timeout = timeout
-        self._endpoints: list[Endpoint] = []
-        self._clients: list[Etcd3Client] = []
+        self._clients: dict[Endpoint, Etcd3Client] = {}
         self._current = 0
-        for endpoint in endpoints:
-            self._add(endpoint)
 
     @classmethod
-    def from_config(cls, config: Config, timeout: float, endpoints: Sequence[Endpoint] | None = None) -> Etcd:
-        """A client with the configured TLS files and credentials, on `endpoints` or the configured ones."""
+    def from_config(cls, config: Config, timeout: float, members: Members | None = None) -> Etcd:
+        """A client with the configured TLS files and credentials, on `members` or the configured endpoints."""
         credentials = Credentials(config.etcd_user, config.etcd_password or "") if config.etcd_user else None
         tls = TlsFiles(config.etcd_cert, config.etcd_key, config.etcd_ca)
-        return cls(endpoints or config.etcd_endpoints, tls, timeout, credentials)
+        return cls(members or Members(config.etcd_endpoints), tls, timeout, credentials)
 
-    def _add(self, endpoint: Endpoint) -> None:
-        if endpoint in self._endpoints:
-            return
-        tls = self._tls
-        client = Etcd3Client(host=endpoint.host, port=endpoint.port, protocol=endpoint.scheme, ca_cert=tls.ca,
-                             cert_key=tls.key, cert_cert=tls.cert, timeout=self._timeout, api_path="/v3/")
-        client.session.mount("http://", KeepAliveAdapter())
-        client.session.mount("https://", KeepAliveAdapter())
-        # No proxy variables for etcd, and REQUESTS_CA_BUNDLE must not replace our CA; also saves an
-        # environment lookup per request.
-        client.session.trust_env = False
-        self._endpoints.append(endpoint)
-        self._clients.append(client)
+    def _client(self, endpoint: Endpoint) -> Etcd3Client:
+        client = self._clients.get(endpoint)
+        if client is None:
+            tls = self._tls
+            client = Etcd3Client(host=endpoint.host, port=endpoint.port, protocol=endpoint.scheme, ca_cert=tls.ca,
+                                 cert_key=tls.key, cert_cert=tls.cert, timeout=self._timeout, api_path="/v3/")
+            client.session.mount("http://", KeepAliveAdapter())
+            client.session.mount("https://", KeepAliveAdapter())
+            # No proxy variables for etcd, and REQUESTS_CA_BUNDLE must not replace our CA; also saves an
+            # environment lookup per request.
+            client.session.trust_env = False
+            if self._token:
+                client.session.headers["Authorization"] = self._token
+            self._clients[endpoint] = client
+        return client
 
     @property
     def endpoint(self) -> Endpoint:
-        return self._endpoints[self._current]
+        endpoints = self._members.current
+        return endpoints[self._current % len(endpoints)]
 
     @property
     def endpoints(self) -> tuple[Endpoint, ...]:
-        return tuple(self._endpoints)
+        return self._members.current
 
     def discover_members(self) -> tuple[Endpoint, ...]:
-        """Add every cluster member's client URLs to the endpoints failed over to."""
+        """List the cluster's members: their client URLs (and the configured endpoints) are what every
+        client fails over between from now on. Called at start and at every periodic comparison, so a
+        cluster whose members are replaced one by one is followed."""
+        listed = []
         for member in self._post("cluster/member/list", {}).get("members") or []:
             for url in member.get("clientURLs") or []:
                 parts = urlsplit(url)
                 if parts.hostname and parts.port:
-                    self._add(Endpoint(parts.scheme or "http", parts.hostname, parts.port))
+                    listed.append(Endpoint(parts.scheme or "http", parts.hostname, parts.port))
+        self._members.update(listed)
         return self.endpoints
 
     def _next_endpoint(self) -> None:
-        self._current = (self._current + 1) % len(self._clients)
+        self._current = (self._current + 1) % len(self._members.current)
 
     def _ensure_token(self) -> None:
         if self._credentials and self._token is None:
             self.authenticate()
 
-    def _token_refused(self, text: str) -> bool:
-        return bool(self._credentials) and any(error in text for error in TOKEN_ERRORS)
-
     def _post(self, path: str, payload: dict[str, Any]) -> dict[str, Any]:
         self._ensure_token()
         try:
             return self._post_once(path, payload)
-        except EtcdRequestError as exc:
-            if not self._token_refused(str(exc)):
+        except TokenRefused:
+            if not self._credentials:
                 raise
         log.info("etcd auth token of %s expired; authenticating again", self._credentials.user)
         self.authenticate()
         return self._post_once(path, payload)
 
-    def _post_once(self, path: str, payload: dict[str, Any]) -> dict[str, Any]:
+    def _post_once(self, path: str, payload: dict[str, Any], **options: Any) -> dict[str, Any]:
         op = path.rsplit("/", 1)[-1]
         try:
-            reply = self._post_failing_over(path, payload)
+            reply = self._post_failing_over(path, payload, **options)
         except EtcdUnavailable:
-            metrics.ETCD_REQUESTS.inc(op, "unavailable")
+            metrics.ETCD_REQUESTS.labels(op, "unavailable").inc()
             raise
         except EtcdRequestError:
-            metrics.ETCD_REQUESTS.inc(op, "error")
+            metrics.ETCD_REQUESTS.labels(op, "error").inc()
             raise
-        metrics.ETCD_REQUESTS.inc(op, "ok")
+        metrics.ETCD_REQUESTS.labels(op, "ok").inc()
         return reply
 
-    def _post_failing_over(self, path: str, payload: dict[str, Any]) -> dict[str, Any]:
+    def _post_failing_over(self, path: str, payload: dict[str, Any], **options: Any) -> dict[str, Any]:
         failure = ""
-        for _ in self._clients:
-            client = self._clients[self._current]
+        for _ in self._members.current:
+            client = self._client(self.endpoint)
             try:
-                return client.post(client.get_url(path), json=payload)
+                return client.post(client.get_url(path), json=payload, **options)
             except (ConnectionFailedError, ConnectionTimeoutError, InternalServerError) as exc:
                 failure = str(exc.detail_text or exc.__class__.__name__)
                 log.debug("etcd %s failed on %s: %s", path, self.endpoint, failure)
                 self._next_endpoint()
             except Etcd3Exception as exc:
-                text = str(exc.detail_text or exc)
-                if "lease not found" in text:
-                    raise LeaseNotFound(text) from None
-                if "authentication failed" in text:
-                    raise EtcdAuthFailed("authentication failed: invalid user name or password") from None
-                raise EtcdRequestError(f"etcd {path}: {text}") from None
+                raise request_error(path, str(exc.detail_text or exc)) from None
         reason = tls_reason(failure, client_cert=bool(self._tls.cert))
         if reason:
             raise EtcdTlsError(f"TLS to {self.endpoint}: {reason}")
         raise EtcdUnavailable(f"no etcd endpoint answered ({failure.split(':')[0][:80]})")
 
     def authenticate(self) -> None:
-        """Get a token for the configured user and send it with every request from now on."""
+        """Get a token for the configured user and send it with every request from now on. Requests in
+        flight keep the old token meanwhile: the header is replaced, never removed."""
         assert self._credentials is not None
-        self._token = None
-        for client in self._clients:
-            client.session.headers.pop("Authorization", None)
         reply = self._post_once("auth/authenticate", {"name": self._credentials.user,
-                                                       "password": self._credentials.password})
+                                                       "password": self._credentials.password},
+                                headers={"Authorization": None})
         self._token = str(reply["token"])
-        for client in self._clients:
+        for client in self._clients.values():
             client.session.headers["Authorization"] = self._token
 
     def status(self) -> dict[str, Any]:
@@ -316,7 +364,7 @@ class Etcd:
             revision = revision or int(reply["header"]["revision"])
             for response in reply.get("responses") or []:
                 found.extend(self._decode(kv) for kv in (response.get("response_range") or {}).get("kvs") or [])
-        metrics.KEYS_READ.inc(amount=len(found))
+        metrics.KEYS_READ.inc(len(found))
         return found, revision
 
     def revision(self, prefix: str) -> int:
@@ -345,7 +393,7 @@ class Etcd:
         """The lease's granted and remaining TTL, and with `keys` the keys attached to it."""
         reply = self._post("lease/timetolive", {"ID": str(lease), "keys": keys})
         names = tuple(_text(key) for key in reply.get("keys") or [])
-        metrics.KEYS_READ.inc(amount=len(names))
+        metrics.KEYS_READ.inc(len(names))
         return LeaseInfo(int(reply.get("grantedTTL") or 0), int(reply.get("TTL") or -1), names)
 
     def lease_revoke(self, lease: int) -> None:
@@ -358,7 +406,7 @@ class Etcd:
         """Watch `key` (a prefix when it ends with "/": every key under it) from `start_revision` on. Ends (or
         raises) when the stream does."""
         self._ensure_token()
-        client = self._clients[self._current]
+        client = self._client(self.endpoint)
         request = {"key": _b64(key), "start_revision": str(start_revision), "progress_notify": True}
         if key.endswith("/"):
             request["range_end"] = prefix_end(key)
@@ -383,8 +431,8 @@ class Etcd:
 
     def _watch_reply(self, message: dict[str, Any]) -> WatchReply:
         if "error" in message:
-            text = str(message["error"].get("message") or message["error"])
-            if self._token_refused(text):
+            text = json.dumps(message)
+            if grpc_code(text) == UNAUTHENTICATED:
                 self._token = None  # the next request authenticates again
             log.debug("watch answered with an error: %s", text)
             return WatchReply(0, canceled=True)

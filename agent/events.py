@@ -24,11 +24,16 @@ class EventFollower:
         self._submit = submit
         self._since: float | None = None
         self._stream: Iterator[dict[str, Any]] | None = None
+        self._docker: Docker | None = None
         self.connected = False
 
     def open(self) -> None:
-        """Open the stream before the first full sync, so no event between list and follow is missed."""
-        self._stream = self._connect().events(self._since)
+        """Open the stream before the first full sync, so no event between list and follow is missed. A
+        reconnect closes the client of the lost stream first."""
+        if self._docker is not None:
+            self._docker.close()
+        self._docker = self._connect()
+        self._stream = self._docker.events(self._since)
         self.connected = True
 
     def run(self) -> None:
@@ -51,7 +56,7 @@ class EventFollower:
         for event in stream:
             self._since = int(event.get("timeNano") or 0) / 1e9 or self._since
             action = str(event.get("Action") or event.get("status"))
-            metrics.DOCKER_EVENTS.inc(action.split(":")[0])
+            metrics.DOCKER_EVENTS.labels(action.split(":")[0]).inc()
             if self._since:
                 metrics.EVENT_LAG.set(max(0.0, time.time() - self._since))
             cid = affected_container(event)

@@ -1,4 +1,4 @@
-"""The HTTP endpoint (EC_REGISTRATOR_HTTP_ADDR): /healthz, /readyz and a minimal /metrics."""
+"""The HTTP endpoint (EC_REGISTRATOR_HTTP_ADDR): /healthz, /readyz and /metrics."""
 
 from __future__ import annotations
 

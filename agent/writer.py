@@ -148,12 +148,12 @@ class Writer:
             self._log_change(cid, plan, command.action, existed=bool(actual))
             self._follow_host()
         else:
-            (metrics.REGISTRATIONS if keys else metrics.REMOVALS).inc("error")
+            (metrics.REGISTRATIONS if keys else metrics.REMOVALS).labels("error").inc()
 
     def handle_keys_changed(self, command: KeysChanged) -> None:
         """Self-healing: a change by someone else to what this host wants, or under its host-scoped
         prefixes, makes a full comparison due after a random fraction of a second."""
-        metrics.WATCH_EVENTS.inc(amount=len(command.events))
+        metrics.WATCH_EVENTS.inc(len(command.events))
         for event in command.events:
             if event.key == self._marker_key and not event.deleted:
                 self._check_marker(event.value, event.mod_revision)
@@ -200,8 +200,16 @@ class Writer:
 
     def handle_resync(self, command: Resync) -> None:
         self._next_resync = time.monotonic() + self._resync_every
+        if command.reason == "periodic":
+            self._list_members()
         self._read_docker()
         self._reconcile(command.reason)
+
+    def _list_members(self) -> None:
+        try:
+            self._etcd.discover_members()
+        except (EtcdUnavailable, EtcdRequestError) as exc:
+            log.debug("cannot list etcd's members: %s", exc)
 
     def handle_wipe(self, command: Wipe) -> None:
         for layout in self._layouts:
@@ -300,7 +308,7 @@ class Writer:
         try:
             stored, revision = self._read_host(wanted)
         except (EtcdUnavailable, EtcdRequestError) as exc:
-            metrics.REGISTRATIONS.inc("error")
+            metrics.REGISTRATIONS.labels("error").inc()
             self._mark_dirty(f"{reason}: cannot read etcd: {exc}")
             return False
         marker = next((item for item in stored if item.key == self._marker_key), None)
@@ -316,7 +324,7 @@ class Writer:
         actual.update({key: wanted[key] for key in self._fought(actual, wanted)})
         plans = self._group_plans(actual)
         if not self._apply([plan for _, plan, _ in plans]):
-            metrics.REGISTRATIONS.inc("error")
+            metrics.REGISTRATIONS.labels("error").inc()
             return False
         self._in_step(wanted, others, revision)
         for group, plan, existed in plans:
@@ -494,10 +502,10 @@ class Writer:
         name = self._group_name(group)
         if not self._desired.has_group(group):
             verb = "removed"
-            metrics.REMOVALS.inc("ok")
+            metrics.REMOVALS.labels("ok").inc()
             self._names.pop(group, None)
         else:
             verb = "updated" if existed else "registered"
-            metrics.REGISTRATIONS.inc("ok")
+            metrics.REGISTRATIONS.labels("ok").inc()
         log.info("%s %s (%s): %d puts, %d deletes", verb, name, why, len(plan.puts), len(plan.deletes))
 

@@ -18,7 +18,7 @@ import gevent.queue  # noqa: E402
 
 from agent.commands import Resync  # noqa: E402
 from agent.config import Endpoint  # noqa: E402
-from agent.etcd import Etcd  # noqa: E402
+from agent.etcd import Etcd, Members  # noqa: E402
 from agent.layouts.ec import EcLayout  # noqa: E402
 from agent.lease import HostLease  # noqa: E402
 from agent.marker import RUNNING, Marker, marker_key  # noqa: E402
@@ -59,7 +59,7 @@ class CountingEtcd(Etcd):
 def main() -> None:
     url, count = sys.argv[1], int(sys.argv[2]) if len(sys.argv) > 2 else 10_000
     parts = urlsplit(url)
-    etcd = CountingEtcd([Endpoint(parts.scheme, parts.hostname, parts.port)], None, timeout=30)
+    etcd = CountingEtcd(Members([Endpoint(parts.scheme, parts.hostname, parts.port)]), None, timeout=30)
     docker = SyntheticDocker(count)
     lease = HostLease(etcd, 120)
     lease.grant()
