@@ -12,10 +12,9 @@ import gevent
 from agent import metrics
 from agent.commands import Command, ContainerChanged, Resync
 from agent.docker_api import Docker, DockerUnavailable, affected_container
+from agent.retry import DOCKER_STREAM, Backoff
 
 log = logging.getLogger(__name__)
-
-MAX_RECONNECT_DELAY = 10.0
 
 
 class EventFollower:
@@ -37,20 +36,20 @@ class EventFollower:
         self.connected = True
 
     def run(self) -> None:
-        delay = 0.5
+        retry = Backoff(DOCKER_STREAM)
         while True:
             try:
                 if self._stream is None:
                     self.open()
                     log.info("Docker event stream reconnected; replaying events since %s", self._since)
                     self._submit(Resync("Docker reconnected"))
-                    delay = 0.5
+                    retry.reset()
                 self._follow(self._stream)
             except DockerUnavailable as exc:
                 self._stream, self.connected = None, False
+                delay = retry.next_delay()
                 log.warning("Docker event stream lost (%s); reconnecting in %.1fs", exc, delay)
                 gevent.sleep(delay)
-                delay = min(delay * 2, MAX_RECONNECT_DELAY)
 
     def _follow(self, stream: Iterator[dict[str, Any]]) -> None:
         for event in stream:

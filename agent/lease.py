@@ -14,11 +14,11 @@ import gevent.event
 from agent import metrics
 from agent.etcd import Etcd, EtcdRequestError, EtcdUnavailable, LeaseInfo
 from agent.marker import RUNNING, STOPPED, StoredMarker
+from agent.retry import KEEPALIVE, Backoff
 
 log = logging.getLogger(__name__)
 
 CLAIM_POLL = 0.25
-RETRY_AFTER_FAILURE = 1.0  # a failed keepalive is tried again soon, not a whole interval later
 
 
 class Claim(enum.Enum):
@@ -142,9 +142,14 @@ class Heartbeat:
         self._stopped = gevent.event.Event()
 
     def run(self) -> None:
+        retry = Backoff(KEEPALIVE)
         delay = self._lease.interval
         while not self._stopped.wait(delay):
-            delay = self._lease.interval if self.beat() else min(self._lease.interval, RETRY_AFTER_FAILURE)
+            if self.beat():
+                retry.reset()
+                delay = self._lease.interval
+            else:  # tried again soon, not a whole interval later
+                delay = min(self._lease.interval, retry.next_delay())
 
     def beat(self) -> bool:
         """One keepalive; False when it failed and should be tried again soon."""

@@ -10,11 +10,11 @@ import backoff
 
 from agent.docker_api import DockerUnavailable
 from agent.etcd import EtcdAuthFailed, EtcdRequestError, EtcdTlsError, EtcdUnavailable
+from agent.retry import STARTUP
 
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
-MAX_WAIT_DELAY = 10.0
 UNREACHABLE = (DockerUnavailable, EtcdUnavailable, EtcdRequestError)
 FATAL = (EtcdTlsError, EtcdAuthFailed)  # settings to fix: waiting would not help
 
@@ -29,7 +29,7 @@ def wait_for(what: str, attempt: Callable[[], T]) -> T:
         log.warning("waiting for %s (attempt %d, retry in %.1fs): %s", what, details["tries"], details["wait"],
                     details["exception"])
 
-    retrying = backoff.on_exception(backoff.expo, UNREACHABLE, max_value=MAX_WAIT_DELAY, factor=0.5,
+    retrying = backoff.on_exception(backoff.expo, UNREACHABLE, max_value=STARTUP.most, factor=STARTUP.first,
                                     jitter=None, on_backoff=report, logger=None,
                                     giveup=lambda exc: isinstance(exc, FATAL))
     return retrying(attempt)()

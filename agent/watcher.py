@@ -6,14 +6,11 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 
-import gevent
-
 from agent.commands import Command, KeysChanged, Resync
 from agent.etcd import Etcd, EtcdRequestError, EtcdUnavailable, WatchReply
+from agent.retry import WATCH, Backoff
 
 log = logging.getLogger(__name__)
-
-MAX_RECONNECT_DELAY = 1.0  # etcd back => watching again within a second
 
 
 class KeyWatcher:
@@ -24,22 +21,20 @@ class KeyWatcher:
         self._next_revision = start_revision
 
     def run(self) -> None:
-        delay, failing = 0.1, False
+        retry = Backoff(WATCH)
         while True:
             try:
                 for reply in self._etcd.watch(self._prefix, self._next_revision):
-                    if failing:
+                    if retry.failures:
                         log.info("watch on %s resumed from revision %d", self._prefix, self._next_revision)
-                    delay, failing = 0.1, False
+                    retry.reset()
                     if not self._take(reply):
                         break
             except (EtcdUnavailable, EtcdRequestError) as exc:
-                if not failing:
+                if not retry.failures:
                     log.warning("watch on %s interrupted (%s); resuming from revision %d", self._prefix, exc,
                                 self._next_revision)
-                failing = True
-            gevent.sleep(delay)
-            delay = min(delay * 2, MAX_RECONNECT_DELAY)
+            retry.wait()
 
     def _take(self, reply: WatchReply) -> bool:
         """Handle one reply; False when the watch ended and must be opened again."""

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import random
 import time
 from collections.abc import Callable, Mapping, Sequence
 
@@ -26,12 +25,11 @@ from agent.lease import HostLease
 from agent.marker import RUNNING, STOPPED, Marker, StoredMarker
 from agent.ownership import held_by_others, owned_keys, still_shared
 from agent.plan import Delete, Plan, Put, Txn, diff, transaction_chains
+from agent.retry import ETCD_WRITE, Backoff, spread
 
 log = logging.getLogger(__name__)
 
 INSPECT_CONCURRENCY = 16
-RETRY_DELAY = 0.5
-RECOVERY_SPREAD = 0.5  # agents recovering at once (a wipe, an etcd outage) spread their writes over this
 PIPELINE = 16  # transactions in flight at once during a bulk write
 STALE_GROUP = "stale keys"
 
@@ -40,10 +38,6 @@ Follow = Callable[[set[str], int], None]  # the prefixes (or single keys) to wat
 
 class HostTakenOver(Exception):
     """Another agent has claimed this host's marker: this one must stop writing at once (SPEC §6)."""
-
-
-def spread() -> float:
-    return random.uniform(0, RECOVERY_SPREAD)
 
 
 class Writer:
@@ -70,6 +64,7 @@ class Writer:
         self._damage: set[str] = set()  # keys broken by someone else, repaired by the next comparison
         self._dirty = True  # etcd must be compared in full before single changes can be trusted
         self._docker_read = False  # no full comparison before Docker was listed once: it would delete
+        self._backoff = Backoff(ETCD_WRITE)
         self._retry_at = 0.0
         self._heal_at: float | None = None
         self._next_resync = 0.0
@@ -234,7 +229,7 @@ class Writer:
             log.warning("lease %x lost and no new one yet: %s", command.lease, exc)
             self._dirty = True
             self._commands.put(command)
-            gevent.sleep(RETRY_DELAY)
+            self._backoff.wait()
             return
         log.warning("lease %x lost; granted lease %x, writing every key again", command.lease, self._lease.id)
         self._set_marker(self._marker.with_lease(self._lease.id))
@@ -347,6 +342,7 @@ class Writer:
 
     def _in_step(self, wanted: Mapping[str, str], others: Mapping[str, str], revision: int) -> None:
         self._dirty = False
+        self._backoff.reset()
         self._written = {key: value for key, value in wanted.items() if key not in others}
         self._held_elsewhere = set(others)
         self._revisions = {key: self._revisions[key] for key in self._written if key in self._revisions}
@@ -462,7 +458,7 @@ class Writer:
         if not self._dirty:
             log.warning("etcd out of step (%s); will compare in full and retry", why)
         self._dirty = True
-        self._retry_at = time.monotonic() + RETRY_DELAY + spread()
+        self._retry_at = time.monotonic() + self._backoff.next_delay()
 
     def _layout_of(self, key: str) -> Layout | None:
         for layout in self._layouts:
