@@ -1,4 +1,8 @@
-"""Configuration: CLI flag > environment variable (or its seed alias) > default (SPEC §2)."""
+"""Configuration: CLI flag > environment variable (or its seed alias) > default (SPEC §2).
+
+The agent's own settings are here; each layout declares its own in its module (`LAYOUT`, see
+agent/layouts/registry.py), and `load` adds them to the parser, reads them and runs the enabled layouts' checks.
+"""
 
 from __future__ import annotations
 
@@ -8,14 +12,16 @@ import re
 import ssl
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from functools import partial
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from agent import __version__
 
+if TYPE_CHECKING:
+    from agent.layouts import LayoutKind
+
 RESERVED_HOSTS = frozenset({"containers", "hosts", "labels", "agents"})
-KNOWN_LAYOUTS = ("ec", "backends")
 LOG_LEVELS = ("debug", "info", "warning", "error")
 COMMANDS = ("run", "check", "healthcheck")
 MIN_LEASE_TTL = 2  # etcd raises shorter TTLs to its own minimum anyway
@@ -47,20 +53,27 @@ class Config:
     host: str | None
     ttl: int
     layouts: tuple[str, ...]
-    backends_dir: str
-    host_ip: str | None
     etcd_user: str | None
     etcd_password: str | None
     resync: int
     http_addr: tuple[str, int] | None
     log_level: str
     log_format: str
+    # every layout's settings by name, whether the layout is enabled or not; also read as attributes
+    layout_settings: Mapping[str, Any] = field(default_factory=dict, hash=False)
     command: str = "run"
     once: bool = False
     dry_run: bool = False
 
     def __repr__(self) -> str:  # never print the password
         return f"Config(host={self.host!r}, etcd={[str(e) for e in self.etcd_endpoints]}, ttl={self.ttl})"
+
+    def __getattr__(self, name: str) -> Any:
+        """A layout's setting reads like a field: `config.host_ip` is `config.layout_settings["host_ip"]`."""
+        settings = self.__dict__.get("layout_settings", {})
+        if name in settings:
+            return settings[name]
+        raise AttributeError(f"'Config' object has no attribute {name!r}")
 
 
 def check_host(host: str, source: str) -> str:
@@ -80,9 +93,10 @@ def host_name(config: Config, engine_name: Callable[[], str]) -> str:
 
 @dataclass(frozen=True)
 class Setting:
-    """One setting: the Config field it fills (`name`), its flag, its environment variable and aliases, default,
-    help, and `parse`, which turns its text into the field's value or raises ConfigError with the one-line
-    message. An unset setting without a default is None and is not parsed."""
+    """One setting: the Config field it fills (`name`; a layout's setting fills `Config.layout_settings[name]`),
+    its flag, its environment variable and aliases, default, help, and `parse`, which turns its text into the
+    value or raises ConfigError with the one-line message. An unset setting without a default is None and is not
+    parsed. `{layouts}` in the help reads as the list of layout names."""
 
     name: str
     flag: str
@@ -94,7 +108,7 @@ class Setting:
     secret: bool = False
 
 
-def _optional(text: str) -> str | None:
+def optional(text: str) -> str | None:
     return text or None
 
 
@@ -154,7 +168,7 @@ def _endpoints(text: str) -> tuple[Endpoint, ...]:
     return tuple(endpoints)
 
 
-def _root(name: str, text: str) -> str:
+def root_dir(name: str, text: str) -> str:
     """`registry`, `/registry` and `/registry/` all name the root `/registry`."""
     parts = [part for part in text.split("/") if part]
     if not parts or any(part in (".", "..") for part in parts):
@@ -162,10 +176,22 @@ def _root(name: str, text: str) -> str:
     return "/" + "/".join(parts)
 
 
+def layout_kinds() -> tuple[LayoutKind, ...]:
+    """The layout registry. Imported on first use: the layout modules import this one for `Setting`."""
+    from agent.layouts.registry import LAYOUTS
+
+    return LAYOUTS
+
+
+def _layout_names() -> str:
+    return ", ".join(kind.name for kind in layout_kinds())
+
+
 def _layouts(text: str) -> tuple[str, ...]:
     names = tuple(dict.fromkeys(part.strip() for part in text.split(",")))
-    if not names or any(name not in KNOWN_LAYOUTS for name in names):
-        raise ConfigError(f"EC_REGISTRATOR_LAYOUTS: expected a comma list of {', '.join(KNOWN_LAYOUTS)}, got {text!r}")
+    known = {kind.name for kind in layout_kinds()}
+    if not names or any(name not in known for name in names):
+        raise ConfigError(f"EC_REGISTRATOR_LAYOUTS: expected a comma list of {_layout_names()}, got {text!r}")
     return names
 
 
@@ -186,33 +212,30 @@ def _choice(name: str, choices: tuple[str, ...], text: str) -> str:
     return value
 
 
+# the agent's own settings; all_settings() adds the layouts' own after EC_REGISTRATOR_LAYOUTS
 SETTINGS = (
     Setting("docker_url", "--docker-socket", "EC_REGISTRATOR_DOCKER_SOCKET", "/var/run/docker.sock",
             "Docker socket path; DOCKER_HOST (tcp:// or unix://), when set, wins", _docker_socket),
     Setting("etcd_endpoints", "--etcd-hosts", "EC_REGISTRATOR_ETCD_HOSTS", "localhost:2379",
             "comma list of host:port or http(s)://host:port", _endpoints, ("EC_ETCD_HOSTS", "ETCD_HOST")),
     Setting("etcd_cert", "--etcd-cert", "EC_REGISTRATOR_ETCD_CERT", None, "TLS client certificate file (implies https)",
-            _optional),
+            optional),
     Setting("etcd_key", "--etcd-key", "EC_REGISTRATOR_ETCD_KEY", None, "TLS client key file (implies https)",
-            _optional),
-    Setting("etcd_ca", "--etcd-ca", "EC_REGISTRATOR_ETCD_CA", None, "TLS CA chain file (implies https)", _optional),
+            optional),
+    Setting("etcd_ca", "--etcd-ca", "EC_REGISTRATOR_ETCD_CA", None, "TLS CA chain file (implies https)", optional),
     Setting("etcd_dir", "--etcd-dir", "EC_REGISTRATOR_ETCD_DIR", "registry", "root directory of the ec layout",
-            partial(_root, "EC_REGISTRATOR_ETCD_DIR")),
+            partial(root_dir, "EC_REGISTRATOR_ETCD_DIR")),  # the agent's: its marker lives under the ec root
     Setting("host", "--host", "EC_REGISTRATOR_HOST", None,
             "host name the containers are filed under (default: Docker engine's name)",
             partial(check_host, source="EC_REGISTRATOR_HOST"), ("EC_HOST",)),
     Setting("ttl", "--ttl", "EC_REGISTRATOR_TTL", "30", "lease TTL in seconds; 0 = no lease, keys are permanent", _ttl),
-    Setting("layouts", "--layouts", "EC_REGISTRATOR_LAYOUTS", "ec", "comma list of layouts: ec, backends", _layouts),
-    Setting("backends_dir", "--backends-dir", "EC_REGISTRATOR_BACKENDS_DIR", "backends", "root of the backends layout",
-            partial(_root, "EC_REGISTRATOR_BACKENDS_DIR")),
-    Setting("host_ip", "--host-ip", "EC_REGISTRATOR_HOST_IP", None, "address published in the backends layout",
-            _optional, ("HOST_IP",)),
-    Setting("etcd_user", "--etcd-user", "EC_REGISTRATOR_ETCD_USER", None, "etcd user name", _optional),
-    Setting("etcd_password", "--etcd-password", "EC_REGISTRATOR_ETCD_PASSWORD", None, "etcd password", _optional,
+    Setting("layouts", "--layouts", "EC_REGISTRATOR_LAYOUTS", "ec", "comma list of layouts: {layouts}", _layouts),
+    Setting("etcd_user", "--etcd-user", "EC_REGISTRATOR_ETCD_USER", None, "etcd user name", optional),
+    Setting("etcd_password", "--etcd-password", "EC_REGISTRATOR_ETCD_PASSWORD", None, "etcd password", optional,
             secret=True),
     # not a Config field: load() reads the file into etcd_password
     Setting("etcd_password_file", "--etcd-password-file", "EC_REGISTRATOR_ETCD_PASSWORD_FILE", None,
-            "file holding the etcd password", _optional),
+            "file holding the etcd password", optional),
     Setting("resync", "--resync", "EC_REGISTRATOR_RESYNC", "60",
             "seconds between full anti-entropy comparisons; 0 = off", partial(_seconds, "EC_REGISTRATOR_RESYNC")),
     Setting("http_addr", "--http-addr", "EC_REGISTRATOR_HTTP_ADDR", "0.0.0.0:9479",
@@ -222,6 +245,12 @@ SETTINGS = (
     Setting("log_format", "--log-format", "EC_REGISTRATOR_LOG_FORMAT", "text", "text or json",
             partial(_choice, "EC_REGISTRATOR_LOG_FORMAT", ("text", "json"))),
 )
+
+
+def all_settings() -> tuple[Setting, ...]:
+    """The agent's settings with every layout's own after EC_REGISTRATOR_LAYOUTS (the --help order)."""
+    after = [setting.name for setting in SETTINGS].index("layouts") + 1
+    return SETTINGS[:after] + tuple(setting for kind in layout_kinds() for setting in kind.settings) + SETTINGS[after:]
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -239,18 +268,19 @@ def build_parser() -> argparse.ArgumentParser:
                         help="sync once and exit; leased keys expire after the TTL unless an agent adopts them")
     parser.add_argument("--dry-run", action="store_true",
                         help="print the keys this host would write (JSON), write nothing, need no etcd")
-    for setting in SETTINGS:
+    for setting in all_settings():
         default = "(unset)" if setting.default is None or setting.secret else setting.default
         names = ", ".join((setting.env,) + setting.aliases)
+        text = setting.help.replace("{layouts}", _layout_names())
         parser.add_argument(setting.flag, dest=setting.env, metavar="VALUE",
-                            help=f"{setting.help} [env {names}; default {default}]")
+                            help=f"{text} [env {names}; default {default}]")
     return parser
 
 
 def raw_settings(flags: Mapping[str, object], environ: Mapping[str, str]) -> dict[str, str | None]:
     """Each setting's text, taken from its flag, else its variable, else an alias, else the default."""
     raw: dict[str, str | None] = {}
-    for setting in SETTINGS:
+    for setting in all_settings():
         value = flags.get(setting.env)
         assert value is None or isinstance(value, str)
         for name in (setting.env,) + setting.aliases:
@@ -266,10 +296,12 @@ def load(argv: Sequence[str], environ: Mapping[str, str]) -> Config:
     values: dict[str, Any] = {}
     if environ.get("DOCKER_HOST"):  # wins over the socket setting, which is then not read at all
         values["docker_url"] = _docker_host(environ["DOCKER_HOST"])
-    for setting in SETTINGS:
+    for setting in all_settings():
         if setting.name not in values:
             text = raw[setting.env]
             values[setting.name] = None if text is None else setting.parse(text)
+    own = {setting.name for kind in layout_kinds() for setting in kind.settings}
+    values["layout_settings"] = {name: values.pop(name) for name in own}
     password_file = values.pop("etcd_password_file")
     if password_file:
         values["etcd_password"] = _read_password(password_file)
@@ -277,7 +309,7 @@ def load(argv: Sequence[str], environ: Mapping[str, str]) -> Config:
     values["etcd_endpoints"] = tuple(replace(endpoint, scheme=endpoint.scheme or scheme)
                                      for endpoint in values["etcd_endpoints"])
     config = Config(**values, command=str(flags["command"]), once=bool(flags["once"]), dry_run=bool(flags["dry_run"]))
-    _check_layout_needs(config)
+    _check_needs(config)
     _check_tls_files(config)
     return config
 
@@ -330,15 +362,22 @@ def _check_not_expired(name: str, path: str) -> None:
         raise ConfigError(f"{name}: the certificate expired on {not_after}; expected a valid one")
 
 
-def _check_layout_needs(config: Config) -> None:
-    if "backends" in config.layouts and not config.host_ip:
-        raise ConfigError("EC_REGISTRATOR_HOST_IP: expected the address the backends layout publishes for ports "
-                          "bound to all interfaces, e.g. 10.0.0.5 (alias HOST_IP)")
+def _check_needs(config: Config) -> None:
+    """What settings need of each other: each enabled layout's own check, a user for a password, and no two
+    enabled layouts' roots nesting (of a pair, the later in registry order names its variable)."""
+    enabled = [kind for kind in layout_kinds() if kind.name in config.layouts]
+    for kind in enabled:
+        if kind.check:
+            kind.check(config)
     if config.etcd_password and not config.etcd_user:
         raise ConfigError("EC_REGISTRATOR_ETCD_USER: expected a user name when a password is given")
-    if len(config.layouts) > 1 and _nested(config.etcd_dir, config.backends_dir):
-        raise ConfigError("EC_REGISTRATOR_BACKENDS_DIR: expected a root apart from EC_REGISTRATOR_ETCD_DIR, "
-                          f"got {config.backends_dir!r} and {config.etcd_dir!r}")
+    variables = {setting.name: setting.env for setting in all_settings()}
+    for at, later in enumerate(enabled):
+        for earlier in enabled[:at]:
+            first, second = getattr(config, earlier.root_setting), getattr(config, later.root_setting)
+            if _nested(first, second):
+                raise ConfigError(f"{variables[later.root_setting]}: expected a root apart from "
+                                  f"{variables[earlier.root_setting]}, got {second!r} and {first!r}")
 
 
 def _nested(first: str, second: str) -> bool:

@@ -1,15 +1,17 @@
 """Key layouts. A layout is a pure mapping from one container's inspect dict to the keys it wants.
 
-The rest of the agent only sees the `Layout` protocol; `build_layouts` is the one place that knows which
-layouts exist.
+The rest of the agent only sees the `Layout` protocol. Each layout module declares itself once, as its
+`LAYOUT` (a `LayoutKind`: name, settings, factory, start-up check); agent/layouts/registry.py lists them, and
+configuration and `build_layouts` read that list.
 """
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Protocol
 
-from agent.config import Config
+from agent.config import Config, Setting, layout_kinds
 from agent.container import Inspect, is_registrable
 from agent.plan import fits_one_request
 
@@ -51,6 +53,22 @@ class Layout(Protocol):
         lists it)."""
 
 
+@dataclass(frozen=True)
+class LayoutKind:
+    """A layout as configuration knows it.
+
+    `name` is its word in EC_REGISTRATOR_LAYOUTS; `settings` are its own (read whether it is enabled or not,
+    found in `config.layout_settings` and as `config.<name>`); `root_setting` names the setting (its own or the
+    agent's) that holds its root, which must not nest with another enabled layout's; `make(config, host)` builds
+    it; `check(config)`, when given, runs at start-up when it is enabled and raises ConfigError."""
+
+    name: str
+    root_setting: str
+    make: Callable[[Config, str], Layout]
+    settings: tuple[Setting, ...] = ()
+    check: Callable[[Config], None] | None = None
+
+
 def keys_of(inspect: Inspect, layouts: Sequence[Layout]) -> tuple[dict[str, str], list[str]]:
     """Every key of one container in every layout (none when it is not to be registered), and the keys
     left out because a single one is over etcd's request limit."""
@@ -66,11 +84,6 @@ def keys_of(inspect: Inspect, layouts: Sequence[Layout]) -> tuple[dict[str, str]
 
 
 def build_layouts(config: Config, host: str) -> list[Layout]:
-    from agent.layouts.backends import BackendsLayout
-    from agent.layouts.ec import EcLayout
-
-    makers = {
-        "ec": lambda: EcLayout(config.etcd_dir, host),
-        "backends": lambda: BackendsLayout(config.backends_dir, config.host_ip or ""),
-    }
-    return [makers[name]() for name in config.layouts]
+    """The enabled layouts, in the order EC_REGISTRATOR_LAYOUTS names them."""
+    kinds = {kind.name: kind for kind in layout_kinds()}
+    return [kinds[name].make(config, host) for name in config.layouts]

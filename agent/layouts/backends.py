@@ -7,11 +7,13 @@
 from __future__ import annotations
 
 from collections.abc import Collection, Mapping
+from functools import partial
 from typing import Any
 
+from agent.config import Config, ConfigError, Setting, optional, root_dir
 from agent.container import Inspect, container_id, container_name, service_settings
 from agent.escape import escape_segment
-from agent.layouts import INDEX, OWN
+from agent.layouts import INDEX, OWN, LayoutKind
 
 ANY_ADDRESS = frozenset({"", "0.0.0.0", "::"})
 SHORT_ID = 12
@@ -89,3 +91,23 @@ class BackendsLayout:
     def owned(self, kvs: Mapping[str, str], container_ids: Collection[str]) -> set[str]:
         shorts = {escape_segment(cid[:SHORT_ID]) for cid in container_ids}
         return {key for key in kvs if not self.shared(key) and key.rsplit("/", 1)[-1] in shorts}
+
+
+def check_host_ip(config: Config) -> None:
+    if not config.host_ip:
+        raise ConfigError("EC_REGISTRATOR_HOST_IP: expected the address the backends layout publishes for ports "
+                          "bound to all interfaces, e.g. 10.0.0.5 (alias HOST_IP)")
+
+
+LAYOUT = LayoutKind(
+    name="backends",
+    root_setting="backends_dir",
+    make=lambda config, host: BackendsLayout(config.backends_dir, config.host_ip),
+    settings=(
+        Setting("backends_dir", "--backends-dir", "EC_REGISTRATOR_BACKENDS_DIR", "backends",
+                "root of the backends layout", partial(root_dir, "EC_REGISTRATOR_BACKENDS_DIR")),
+        Setting("host_ip", "--host-ip", "EC_REGISTRATOR_HOST_IP", None, "address published in the backends layout",
+                optional, ("HOST_IP",)),
+    ),
+    check=check_host_ip,
+)

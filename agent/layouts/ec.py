@@ -7,7 +7,7 @@ from typing import Any
 
 from agent.container import Inspect, container_id, container_name, labels
 from agent.escape import escape_segment
-from agent.layouts import INDEX, OWN
+from agent.layouts import INDEX, OWN, LayoutKind
 
 
 def network_ip(inspect: Inspect) -> str:
@@ -115,3 +115,7 @@ class EcLayout:
             and key.count("/") == self._containers.count("/") + 1
         )
         return ids
+
+
+# its root, EC_REGISTRATOR_ETCD_DIR, is the agent's own setting: the marker lives under it whatever layouts are enabled
+LAYOUT = LayoutKind(name="ec", root_setting="etcd_dir", make=lambda config, host: EcLayout(config.etcd_dir, host))

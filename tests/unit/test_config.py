@@ -5,7 +5,7 @@ import dataclasses
 import pytest
 
 from agent import config as config_module
-from agent.config import SETTINGS, Config, ConfigError, Endpoint, build_parser, load
+from agent.config import SETTINGS, Config, ConfigError, Endpoint, all_settings, build_parser, load
 from tests.support.tls import make_tls
 
 BASE = {"EC_REGISTRATOR_HOST": "node"}
@@ -158,18 +158,21 @@ def test_ascii_numbers_keep_their_forms():
 
 def test_settings_carry_their_parser():
     fields = {field.name for field in dataclasses.fields(Config)}
-    by_name = {setting.name: setting for setting in SETTINGS}
-    assert len(SETTINGS) == len(by_name) == len({setting.env for setting in SETTINGS}) == \
-        len({setting.flag for setting in SETTINGS})
-    assert set(by_name) - fields == {"etcd_password_file"}  # read into etcd_password by load()
+    settings = all_settings()
+    by_name = {setting.name: setting for setting in settings}
+    assert len(settings) == len(by_name) == len({setting.env for setting in settings}) == \
+        len({setting.flag for setting in settings})
+    assert {setting.name for setting in SETTINGS} - fields == {"etcd_password_file"}  # read into etcd_password
     defaults = load([], {})
-    for setting in SETTINGS:
+    assert set(by_name) - {setting.name for setting in SETTINGS} == set(defaults.layout_settings)
+    for setting in settings:
         if setting.default is not None and setting.name != "etcd_endpoints":
             assert setting.parse(setting.default) == getattr(defaults, setting.name), setting.name
     # the scheme of an endpoint without one is left to load(): https when TLS files are given
     assert by_name["etcd_endpoints"].parse("h:1") == (Endpoint("", "h", 1),)
     help_text = build_parser().format_help()
-    assert all(setting.flag in help_text and setting.env in help_text for setting in SETTINGS)
+    assert all(setting.flag in help_text and setting.env in help_text for setting in settings)
+    assert "comma list of layouts: ec, backends" in " ".join(help_text.split())
 
 
 def test_every_setting_takes_its_flag_over_env_over_alias(tmp_path):
