@@ -14,7 +14,8 @@ from agent import __version__
 from agent.commands import Command, LeaseLost, Resync, Shutdown, Wipe
 from agent.config import Config, ConfigError, host_name
 from agent.docker_api import Docker
-from agent.etcd import Etcd, EtcdRequestError, EtcdUnavailable, Members
+from agent.etcd import Etcd, Members
+from agent.etcderrors import EtcdRequestError, EtcdUnavailable
 from agent.events import EventFollower
 from agent.http import HttpEndpoint
 from agent.layouts import build_layouts

@@ -8,7 +8,8 @@ import requests
 
 from agent.config import Config, ConfigError, host_name
 from agent.docker_api import Docker, DockerUnavailable
-from agent.etcd import Etcd, EtcdRequestError, EtcdUnavailable
+from agent.etcd import Etcd
+from agent.etcderrors import EtcdRequestError, EtcdUnavailable
 from agent.marker import marker_key
 
 CHECK_TIMEOUT = 5.0

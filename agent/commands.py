@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from agent.etcd import WatchEvent
+from agent.kv import WatchEvent
 
 
 @dataclass(frozen=True)

@@ -22,7 +22,19 @@ from etcd3gw.exceptions import ConnectionFailedError, ConnectionTimeoutError, Et
 
 from agent import metrics
 from agent.config import Config, Endpoint
+from agent.etcderrors import (
+    UNAUTHENTICATED,
+    EtcdRequestError,
+    EtcdTlsError,
+    EtcdUnavailable,
+    LeaseNotFound,
+    TokenRefused,
+    grpc_code,
+    request_error,
+    tls_reason,
+)
 from agent.jsonstream import JsonStream
+from agent.kv import KeyValue, LeaseInfo, WatchEvent, WatchReply
 from agent.plan import MAX_TXN_OPS, Op, Put
 
 log = logging.getLogger(__name__)
@@ -33,141 +45,10 @@ KEEPALIVE_OPTIONS = [(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1), (socket.IPPROT
                      (socket.IPPROTO_TCP, socket.TCP_KEEPINTVL, 2), (socket.IPPROTO_TCP, socket.TCP_KEEPCNT, 3)]
 
 
-class EtcdError(Exception):
-    """etcd did not do what was asked."""
-
-
-class EtcdUnavailable(EtcdError):
-    """No endpoint answered."""
-
-
-class EtcdTlsError(EtcdUnavailable):
-    """The TLS handshake failed: a setting to fix, not an outage to wait out (at start-up)."""
-
-
-class EtcdRequestError(EtcdError):
-    """etcd answered with an error; `code` is the gRPC status code it gave (0 when none)."""
-
-    def __init__(self, message: str, code: int = 0) -> None:
-        super().__init__(message)
-        self.code = code
-
-
-class LeaseNotFound(EtcdRequestError):
-    """The lease a request named has expired or was revoked (gRPC NOT_FOUND, to a put as to a keepalive)."""
-
-
-class EtcdAuthFailed(EtcdRequestError):
-    """etcd refused the user name or password (gRPC INVALID_ARGUMENT to auth/authenticate)."""
-
-
-class TokenRefused(EtcdRequestError):
-    """etcd no longer accepts our auth token (gRPC UNAUTHENTICATED): authenticate again."""
-
-
-NOT_FOUND, INVALID_ARGUMENT, UNAUTHENTICATED = 5, 3, 16  # gRPC status codes etcd answers with
-
-
-def grpc_code(text: str) -> int:
-    """The gRPC status code in a grpc-gateway error body: `{"code": 5, ...}` or `{"error": {"grpc_code": 5}}`."""
-    try:
-        body = json.loads(text)
-    except ValueError:
-        return 0
-    if not isinstance(body, dict):
-        return 0
-    error = body.get("error")
-    code = error.get("grpc_code") if isinstance(error, dict) else body.get("code")
-    return code if isinstance(code, int) else 0
-
-
-def request_error(path: str, text: str) -> EtcdRequestError:
-    """The error etcd's answer to `path` stands for, classified by its gRPC code."""
-    code = grpc_code(text)
-    if code == NOT_FOUND:  # of what this agent asks for, only leases can be missing
-        return LeaseNotFound(f"etcd {path}: lease not found", code)
-    if code == INVALID_ARGUMENT and path == "auth/authenticate":
-        return EtcdAuthFailed("authentication failed: invalid user name or password", code)
-    if code == UNAUTHENTICATED:
-        return TokenRefused(f"etcd {path}: auth token refused", code)
-    return EtcdRequestError(f"etcd {path}: {text.strip()[:200]}", code)
-
-
-TLS_REASONS = (
-    ("CERTIFICATE_VERIFY_FAILED", "the server's certificate is not signed by EC_REGISTRATOR_ETCD_CA"),
-    ("certificate required", "the server requires a client certificate (EC_REGISTRATOR_ETCD_CERT and _KEY)"),
-    ("unknown ca", "the server does not trust our client certificate (EC_REGISTRATOR_ETCD_CERT)"),
-    ("bad certificate", "the server refused our client certificate (EC_REGISTRATOR_ETCD_CERT)"),
-    ("certificate expired", "a certificate has expired"),
-    ("WRONG_VERSION_NUMBER", "the server does not speak TLS here; use http:// or drop the TLS settings"),
-)
-
-
-def tls_reason(text: str, client_cert: bool) -> str | None:
-    """What a failed request's text says about TLS, in the operator's terms; None when it is not TLS."""
-    for needle, reason in TLS_REASONS:
-        if needle in text:
-            return reason
-    if "SSLError" not in text:
-        return None
-    if "EOF" in text:  # the server hung up in the handshake: with etcd, about the client certificate
-        return ("the server ended the TLS handshake: it does not accept our client certificate (EC_REGISTRATOR_"
-                "ETCD_CERT)" if client_cert else "the server ended the TLS handshake: it requires a client "
-                "certificate (EC_REGISTRATOR_ETCD_CERT and _KEY)")
-    return "TLS handshake failed"
-
-
 @dataclass(frozen=True)
 class Credentials:
     user: str
     password: str = field(repr=False)
-
-
-@dataclass(frozen=True)
-class KeyValue:
-    key: str
-    value: str
-    lease: int
-    mod_revision: int
-
-
-@dataclass(frozen=True)
-class LeaseInfo:
-    """A lease as etcd sees it: the TTL it was granted with, the seconds left (-1 when it is gone), and
-    the keys attached to it (when asked for)."""
-
-    granted: int
-    remaining: int
-    keys: tuple[str, ...] = ()
-
-    @property
-    def alive(self) -> bool:
-        return self.remaining > 0
-
-    @property
-    def silence(self) -> int:
-        """Seconds since its last keepalive (or grant), to etcd's one-second precision."""
-        return self.granted - self.remaining
-
-
-@dataclass(frozen=True)
-class WatchEvent:
-    key: str
-    value: str
-    lease: int
-    mod_revision: int
-    deleted: bool
-
-
-@dataclass(frozen=True)
-class WatchReply:
-    """One message of a watch stream: events, or a progress header, or the end of the watch."""
-
-    revision: int
-    events: tuple[WatchEvent, ...] = ()
-    created: bool = False
-    compact_revision: int = 0
-    canceled: bool = False
 
 
 @dataclass(frozen=True)

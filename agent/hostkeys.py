@@ -6,7 +6,8 @@ from __future__ import annotations
 
 from collections.abc import Collection, Iterable, Sequence
 
-from agent.etcd import Etcd, KeyValue
+from agent.etcd import Etcd
+from agent.kv import KeyValue
 from agent.layouts import Layout
 from agent.marker import StoredMarker
 

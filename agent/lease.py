@@ -12,7 +12,9 @@ import gevent
 import gevent.event
 
 from agent import metrics
-from agent.etcd import Etcd, EtcdRequestError, EtcdUnavailable, LeaseInfo
+from agent.etcd import Etcd
+from agent.etcderrors import EtcdRequestError, EtcdUnavailable
+from agent.kv import LeaseInfo
 from agent.marker import RUNNING, STOPPED, StoredMarker
 from agent.retry import KEEPALIVE, Backoff
 

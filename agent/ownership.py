@@ -47,12 +47,13 @@ def owned_keys(stored: Iterable[StoredKey], layouts: Sequence[Layout], container
     return {key: by_key[key].value if by_key[key].lease == lease else FOREIGN_LEASE for key in mine}
 
 
-def held_by_others(stored: Iterable[StoredKey], wanted: Mapping[str, str], shared: Callable[[str], bool],
-                   lease: int) -> dict[str, str]:
-    """Shared keys this host wants that another lease holds: present is enough, whatever their value
-    (SPEC §4: the last writer of a shared key wins), so they are neither rewritten nor deleted by us."""
+def held_by_others(stored: Iterable[StoredKey], wanted: Collection[str], shared: Callable[[str], bool],
+                   ours: Collection[int]) -> dict[str, str]:
+    """Shared keys this host wants that another host's lease holds (not one of `ours`): present is enough,
+    whatever their value (SPEC §4: the last writer of a shared key wins), so they are neither rewritten nor
+    deleted by us."""
     return {item.key: item.value for item in stored
-            if item.key in wanted and shared(item.key) and item.lease != lease}
+            if item.key in wanted and shared(item.key) and item.lease not in ours}
 
 
 def still_shared(stored: Iterable[StoredKey], leaving: Collection[str], shared: Callable[[str], bool]) -> set[str]:

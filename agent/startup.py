@@ -9,7 +9,7 @@ from typing import TypeVar
 import backoff
 
 from agent.docker_api import DockerUnavailable
-from agent.etcd import EtcdAuthFailed, EtcdRequestError, EtcdTlsError, EtcdUnavailable
+from agent.etcderrors import EtcdAuthFailed, EtcdRequestError, EtcdTlsError, EtcdUnavailable
 from agent.retry import STARTUP
 
 log = logging.getLogger(__name__)

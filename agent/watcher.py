@@ -7,7 +7,9 @@ import logging
 from collections.abc import Callable
 
 from agent.commands import Command, KeysChanged, Resync
-from agent.etcd import Etcd, EtcdRequestError, EtcdUnavailable, WatchReply
+from agent.etcd import Etcd
+from agent.etcderrors import EtcdRequestError, EtcdUnavailable
+from agent.kv import WatchReply
 from agent.retry import WATCH, Backoff
 
 log = logging.getLogger(__name__)

@@ -2,8 +2,8 @@
 
 import pytest
 
-from agent.etcd import WatchEvent
 from agent.healing import held_elsewhere, is_damage
+from agent.kv import WatchEvent
 
 OURS, THEIRS = 7, 9
 

@@ -1,0 +1,50 @@
+"""How the writer tells what it decided: one log line per decision with the container's name and id, and
+the registration counters that go with it."""
+
+from __future__ import annotations
+
+import logging
+
+from agent import metrics
+from agent.desired import MARKER_GROUP
+from agent.hoststate import STALE_GROUP, Comparison, GroupPlan
+
+log = logging.getLogger(__name__)
+
+
+class ChangeLog:
+    def __init__(self) -> None:
+        self.names: dict[str, str] = {}  # container id -> `name (short id)`, of the containers Docker runs
+        self._conflicts_warned: set[str] = set()
+
+    def name(self, group: str) -> str:
+        return "agent marker" if group == MARKER_GROUP else self.names.get(group, group[:12])
+
+    def change(self, item: GroupPlan, why: str, removed: bool) -> None:
+        plan = item.plan
+        if item.group == STALE_GROUP:
+            log.info("deleted %d stale keys of this host (%s)", len(plan.deletes), why)
+            return
+        name = self.name(item.group)
+        if removed:
+            verb = "removed"
+            metrics.REMOVALS.labels("ok").inc()
+            self.names.pop(item.group, None)
+        else:
+            verb = "updated" if item.existed else "registered"
+            metrics.REGISTRATIONS.labels("ok").inc()
+        log.info("%s %s (%s): %d puts, %d deletes", verb, name, why, len(plan.puts), len(plan.deletes))
+
+    def comparison(self, comparison: Comparison) -> None:
+        """What a full comparison left alone: keys someone keeps changing, shared keys another host holds
+        with another value (each said once)."""
+        if comparison.fought:
+            log.error("%d keys (%s, …) keep being changed by someone else; not restoring them for now. Is another "
+                      "agent registering the same containers under another host name?", len(comparison.fought),
+                      comparison.fought[0])
+        for key in comparison.conflicts:
+            if key not in self._conflicts_warned:
+                self._conflicts_warned.add(key)
+                log.warning("%s is %r on another host, %r here: containers of one service should publish the "
+                            "same ports; the last writer wins", key, comparison.held_elsewhere[key],
+                            comparison.wanted[key])
