@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: run test unit lint bench image deps venv fixtures clean
+.PHONY: run test unit lint bench bench-fleet image deps venv fixtures clean
 
 run: venv
 	scripts/run-local
@@ -30,6 +30,9 @@ $(VENV)/.installed: requirements.txt requirements-dev.txt pyproject.toml
 
 bench: deps venv
 	$(BIN)/python -m bench.run --out docs/benchmarks.md
+
+bench-fleet: deps venv
+	$(BIN)/python -m bench.fleet --out docs/benchmarks.md
 
 image: deps venv
 	$(BIN)/python -m tests.support.image
