@@ -27,6 +27,9 @@ NETWORK_ACTIONS = frozenset({"connect", "disconnect"})
 STOPPING_ACTIONS = frozenset({"die", "stop", "destroy", "pause", "oom", "health_status: unhealthy"})
 
 
+MAX_IN_FLIGHT = 16  # requests (inspects) in flight at once; each keeps its connection
+
+
 class DockerUnavailable(Exception):
     """The daemon cannot be reached or answered with a server error."""
 
@@ -45,7 +48,8 @@ def affected_container(event: dict[str, Any]) -> str | None:
 class Docker:
     def __init__(self, base_url: str, timeout: float = 30) -> None:
         try:
-            self._api = docker.APIClient(base_url=base_url, version="auto", timeout=timeout)
+            self._api = docker.APIClient(base_url=base_url, version="auto", timeout=timeout,
+                                         max_pool_size=MAX_IN_FLIGHT)
         except (docker.errors.DockerException, requests.RequestException) as exc:
             raise DockerUnavailable(f"Docker at {base_url}: {exc}") from None
 

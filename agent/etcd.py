@@ -39,6 +39,7 @@ from agent.plan import MAX_TXN_OPS, Op, Put
 
 log = logging.getLogger(__name__)
 
+MAX_IN_FLIGHT = 16  # requests one client may have in flight at once; each keeps its connection
 WATCH_CONNECT_TIMEOUT = 3.0
 WATCH_IDLE_TIMEOUT = 60.0  # a silent watch is re-opened from its next revision, which costs nothing
 KEEPALIVE_OPTIONS = [(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1), (socket.IPPROTO_TCP, socket.TCP_KEEPIDLE, 5),
@@ -131,8 +132,8 @@ class Etcd:
             tls = self._tls
             client = Etcd3Client(host=endpoint.host, port=endpoint.port, protocol=endpoint.scheme, ca_cert=tls.ca,
                                  cert_key=tls.key, cert_cert=tls.cert, timeout=self._timeout, api_path="/v3/")
-            client.session.mount("http://", KeepAliveAdapter())
-            client.session.mount("https://", KeepAliveAdapter())
+            client.session.mount("http://", KeepAliveAdapter(pool_maxsize=MAX_IN_FLIGHT))
+            client.session.mount("https://", KeepAliveAdapter(pool_maxsize=MAX_IN_FLIGHT))
             # No proxy variables for etcd, and REQUESTS_CA_BUNDLE must not replace our CA; also saves an
             # environment lookup per request.
             client.session.trust_env = False

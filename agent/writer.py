@@ -13,7 +13,7 @@ import gevent.event
 import gevent.pool
 import gevent.queue
 
-from agent import metrics
+from agent import docker_api, etcd, metrics
 from agent.changelog import ChangeLog
 from agent.commands import Command, ContainerChanged, KeysChanged, LeaseLost, Resync, Shutdown, Wipe
 from agent.container import Inspect, container_id, describe
@@ -32,8 +32,7 @@ from agent.retry import ETCD_WRITE, Backoff, spread
 
 log = logging.getLogger(__name__)
 
-INSPECT_CONCURRENCY = 16
-PIPELINE = 16  # transactions in flight at once during a bulk write
+PIPELINE = etcd.MAX_IN_FLIGHT  # transactions in flight at once during a bulk write
 
 Follow = Callable[[set[str], int], None]  # the prefixes (or single keys) to watch, from a revision on
 
@@ -252,7 +251,7 @@ class Writer:
         """Rebuild the desired state from every running container; keep the old one if Docker is away."""
         try:
             ids = self._docker.running_ids()
-            pool = gevent.pool.Pool(INSPECT_CONCURRENCY)
+            pool = gevent.pool.Pool(docker_api.MAX_IN_FLIGHT)
             inspects = [found for found in pool.imap_unordered(self._docker.inspect, ids) if found]
         except DockerUnavailable as exc:
             log.warning("cannot list containers, keeping what is known: %s", exc)
