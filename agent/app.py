@@ -17,13 +17,14 @@ from agent.docker_api import Docker
 from agent.etcd import Etcd, Members
 from agent.etcderrors import EtcdRequestError, EtcdUnavailable
 from agent.events import EventFollower
+from agent.hoststate import HostTakenOver
 from agent.http import HttpEndpoint
 from agent.layouts import build_layouts
 from agent.lease import Heartbeat, HostLease
 from agent.marker import RUNNING, Marker, marker_key
 from agent.startup import FATAL, wait_for
 from agent.watcher import WatchSet, follow_nothing
-from agent.writer import HostTakenOver, Writer
+from agent.writer import Writer
 
 log = logging.getLogger(__name__)
 

@@ -21,7 +21,7 @@ from agent.docker_api import STOPPING_ACTIONS, Docker, DockerUnavailable
 from agent.etcd import Etcd
 from agent.etcderrors import EtcdRequestError, EtcdUnavailable, LeaseNotFound
 from agent.hostkeys import read_host_keys
-from agent.hoststate import Comparison, GroupPlan, HostState, HostTakenOver
+from agent.hoststate import Comparison, GroupPlan, HostState
 from agent.kv import KeyValue
 from agent.layouts import Layout, keys_of
 from agent.lease import HostLease
@@ -35,8 +35,6 @@ log = logging.getLogger(__name__)
 PIPELINE = etcd.MAX_IN_FLIGHT  # transactions in flight at once during a bulk write
 
 Follow = Callable[[set[str], int], None]  # the prefixes (or single keys) to watch, from a revision on
-
-__all__ = ["HostTakenOver", "Writer"]
 
 
 class Writer:

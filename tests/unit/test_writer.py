@@ -9,6 +9,7 @@ import pytest
 
 import agent.writer
 from agent.commands import ContainerChanged, KeysChanged, LeaseLost, Resync, Shutdown, Wipe
+from agent.hoststate import HostTakenOver
 from agent.layouts import keys_of
 from agent.layouts.backends import BackendsLayout
 from agent.layouts.ec import EcLayout
@@ -16,7 +17,7 @@ from agent.lease import Claim, HostLease
 from agent.marker import RUNNING, STOPPED, Marker, StoredMarker, marker_key
 from agent.plan import Delete, Put
 from agent.retry import Policy
-from agent.writer import HostTakenOver, Writer
+from agent.writer import Writer
 from tests.fakes.docker import FakeDocker, container
 from tests.fakes.etcd import FakeEtcd
 from tests.unit.fleet import other_hosts
