@@ -7,16 +7,14 @@ agent/layouts/registry.py), and `load` adds them to the parser, reads them and r
 from __future__ import annotations
 
 import argparse
-import os
 import re
-import ssl
-import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from agent import __version__
+from agent.tlsfiles import TlsFileError, check_tls_files
 
 if TYPE_CHECKING:
     from agent.layouts import LayoutKind
@@ -310,7 +308,10 @@ def load(argv: Sequence[str], environ: Mapping[str, str]) -> Config:
                                      for endpoint in values["etcd_endpoints"])
     config = Config(**values, command=str(flags["command"]), once=bool(flags["once"]), dry_run=bool(flags["dry_run"]))
     _check_needs(config)
-    _check_tls_files(config)
+    try:
+        check_tls_files(config.etcd_cert, config.etcd_key, config.etcd_ca)
+    except TlsFileError as exc:
+        raise ConfigError(str(exc)) from None
     return config
 
 
@@ -320,46 +321,6 @@ def _read_password(path: str) -> str:
             return handle.read().rstrip("\r\n")
     except OSError as exc:
         raise ConfigError(f"EC_REGISTRATOR_ETCD_PASSWORD_FILE: expected a readable file ({exc.strerror})") from None
-
-
-def _check_tls_files(config: Config) -> None:
-    """Refuse at start what TLS would refuse at the first request: a missing or unreadable file, a lone cert or
-    key, a pair that does not match, an expired certificate, a CA file that holds no certificate."""
-    for part, path in (("CERT", config.etcd_cert), ("KEY", config.etcd_key), ("CA", config.etcd_ca)):
-        if path:
-            _check_readable(f"EC_REGISTRATOR_ETCD_{part}", path)
-    if bool(config.etcd_cert) != bool(config.etcd_key):
-        raise ConfigError("EC_REGISTRATOR_ETCD_CERT: expected both a certificate and its key "
-                          "(EC_REGISTRATOR_ETCD_CERT and EC_REGISTRATOR_ETCD_KEY)")
-    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-    if config.etcd_cert and config.etcd_key:
-        try:
-            context.load_cert_chain(config.etcd_cert, config.etcd_key)
-        except ssl.SSLError as exc:
-            raise ConfigError("EC_REGISTRATOR_ETCD_KEY: expected the private key of EC_REGISTRATOR_ETCD_CERT "
-                              f"({exc.reason or exc})") from None
-        _check_not_expired("EC_REGISTRATOR_ETCD_CERT", config.etcd_cert)
-    if config.etcd_ca:
-        try:
-            context.load_verify_locations(config.etcd_ca)
-        except ssl.SSLError as exc:
-            raise ConfigError(f"EC_REGISTRATOR_ETCD_CA: expected PEM CA certificates ({exc.reason or exc})") from None
-
-
-def _check_readable(name: str, path: str) -> None:
-    if not os.path.isfile(path):
-        raise ConfigError(f"{name}: expected a readable file, {path!r} does not exist")
-    if not os.access(path, os.R_OK):
-        raise ConfigError(f"{name}: expected a readable file, {path!r} is not readable by this user")
-
-
-def _check_not_expired(name: str, path: str) -> None:
-    try:
-        not_after = ssl._ssl._test_decode_cert(path)["notAfter"]  # type: ignore[attr-defined]
-    except (AttributeError, KeyError, ssl.SSLError):
-        return  # cannot tell here; the handshake will
-    if ssl.cert_time_to_seconds(not_after) < time.time():
-        raise ConfigError(f"{name}: the certificate expired on {not_after}; expected a valid one")
 
 
 def _check_needs(config: Config) -> None:

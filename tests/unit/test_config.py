@@ -4,7 +4,7 @@ import dataclasses
 
 import pytest
 
-from agent import config as config_module
+from agent import tlsfiles
 from agent.config import SETTINGS, Config, ConfigError, Endpoint, all_settings, build_parser, load
 from tests.support.tls import make_tls
 
@@ -203,7 +203,7 @@ def test_password_file_wins_and_must_be_readable(tmp_path):
 def test_unreadable_tls_file_is_one_line_not_a_traceback(tmp_path, monkeypatch):
     tls = make_tls(tmp_path)
     # as root every file is readable: pretend the CA is not
-    monkeypatch.setattr(config_module.os, "access", lambda path, mode, **_: path != str(tls.ca))
+    monkeypatch.setattr(tlsfiles.os, "access", lambda path, mode, **_: path != str(tls.ca))
     with pytest.raises(ConfigError, match="^EC_REGISTRATOR_ETCD_CA: expected a readable file, .* is not readable"):
         load([], {"EC_REGISTRATOR_ETCD_CA": str(tls.ca)})
     with pytest.raises(ConfigError, match="^EC_REGISTRATOR_ETCD_KEY: expected a readable file, .* does not exist"):
