@@ -3,22 +3,15 @@ what it reads (its own counter) stays a small multiple of its own keys, and thei
 
 from __future__ import annotations
 
-import re
 import signal
 
-import requests
-
+from tests.support.scrape import scrape
 from tests.support.servers import free_port
 from tests.support.waiting import wait_until
 
 OTHER_HOSTS, CONTAINERS_EACH = 100, 3
 READ = "service_registrator_etcd_keys_read_total"
 SEEN = "service_registrator_etcd_watch_events_total"
-
-
-def scrape(port: int) -> dict[str, float]:
-    text = requests.get(f"http://127.0.0.1:{port}/metrics", timeout=2).text
-    return {match[1]: float(match[2]) for match in re.finditer(r"^(\S+) (\S+)$", text, re.M)}
 
 
 def other_hosts_keys(root: str) -> dict[str, str]:

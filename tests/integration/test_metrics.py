@@ -2,26 +2,11 @@
 
 from __future__ import annotations
 
-import re
-
-import requests
-
 from tests.support.agents import AgentFactory
 from tests.support.etcdclient import EtcdClient
+from tests.support.scrape import scrape, status
 from tests.support.servers import EtcdMember, free_port
 from tests.support.waiting import wait_until
-
-
-def scrape(port: int) -> dict[str, float]:
-    text = requests.get(f"http://127.0.0.1:{port}/metrics", timeout=2).text
-    return {match[1]: float(match[2]) for match in re.finditer(r"^(\S+) (\S+)$", text, re.M)}
-
-
-def status(url: str) -> int:
-    try:
-        return requests.get(url, timeout=2).status_code
-    except requests.RequestException:
-        return 0
 
 
 def test_counters_move_with_real_events(agents, containers, etcd, root):
@@ -63,3 +48,16 @@ def test_readyz_waits_for_the_first_sync_and_fails_while_etcd_is_down(tmp_path, 
     finally:
         factory.kill_all()
         member.kill()
+
+
+def test_a_full_comparison_that_fails_counts_as_an_error(agents, containers, own_etcd, root):
+    """With etcd gone, every periodic comparison fails: `registrations_total{result="error"}` says so."""
+    containers.run(labels={"metrics": "error"})
+    port = free_port()
+    agent = agents.start("error-host", root, etcd_url=own_etcd.url, HTTP_ADDR=f"127.0.0.1:{port}", RESYNC="1")
+    agent.wait_running(EtcdClient(own_etcd.url))
+    wait_until(lambda: status(f"http://127.0.0.1:{port}/readyz") == 200, what="ready")
+    errors = 'service_registrator_registrations_total{result="error"}'
+    assert scrape(port).get(errors, 0) == 0
+    own_etcd.kill()
+    wait_until(lambda: scrape(port).get(errors, 0) >= 2, timeout=10, what="failed comparisons counted")
