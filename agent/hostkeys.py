@@ -19,20 +19,22 @@ def read_host_keys(etcd: Etcd, layouts: Sequence[Layout], marker_key: str, known
     """Every key of this host's that etcd holds, and the revision they were read at. `known` are keys read
     elsewhere (those attached to the lease), `wanted` what the host wants now."""
     found: dict[str, KeyValue] = {}
-    asked: set[str] = set()
+    asked_keys: set[str] = set()
+    asked_prefixes: set[str] = set()
     keys, prefixes = _leads(found, layouts, marker_key, wanted, container_ids)
     keys |= {*wanted, *known, marker_key}
     prefixes |= {prefix for layout in layouts for prefix in layout.host_prefixes()}
     revision = 0
     for _ in range(MAX_ROUNDS):
-        prefixes -= asked
-        covered = tuple(asked | prefixes)
-        keys = {key for key in keys - asked if not key.startswith(covered)}
+        prefixes -= asked_prefixes
+        covered = tuple(asked_prefixes | prefixes)
+        keys = {key for key in keys - asked_keys if not key.startswith(covered)}
         if not keys and not prefixes:
             break
         kvs, revision = etcd.read(keys, prefixes, revision)
         found.update((kv.key, kv) for kv in kvs)
-        asked |= keys | prefixes
+        asked_keys |= keys
+        asked_prefixes |= prefixes
         keys, prefixes = _leads(found, layouts, marker_key, wanted, container_ids)
     return list(found.values()), revision
 

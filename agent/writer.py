@@ -169,10 +169,15 @@ class Writer:
         self._reconcile(command.reason)
 
     def _list_members(self) -> None:
+        """Follow a cluster whose members change: every client fails over between the members listed now."""
+        before = self._etcd.endpoints
         try:
-            self._etcd.discover_members()
+            after = self._etcd.discover_members()
         except (EtcdUnavailable, EtcdRequestError) as exc:
             log.debug("cannot list etcd's members: %s", exc)
+            return
+        if after != before:
+            log.info("etcd endpoints now: %s", ", ".join(map(str, after)))
 
     def handle_wipe(self, command: Wipe) -> None:
         for layout in self.state.layouts:

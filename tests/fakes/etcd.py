@@ -146,6 +146,10 @@ class FakeEtcd:
         self._call("revision")
         return self.rev
 
+    @property
+    def endpoints(self) -> tuple[Endpoint, ...]:
+        return ()
+
     def discover_members(self) -> tuple[Endpoint, ...]:
         self._call("discover_members")
         return ()

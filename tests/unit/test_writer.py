@@ -816,3 +816,13 @@ def test_a_shared_port_key_whose_holder_left_is_put_back_by_the_host_still_runni
     assert {key: (etcd.value(key), etcd.kvs[key].lease) for key in PORTS} == {
         key: (value, other.lease.id) for key, value in PORTS.items()}
     assert etcd.under(f"{B}/") == other.expected(B)
+
+
+def test_the_names_of_removed_containers_are_forgotten():
+    host = Host().sync()
+    cid = cid_of("three_ports")
+    assert cid in host.writer._told.names
+    host.docker.stop(cid)
+    host.event(cid, "die")
+    assert cid not in host.writer._told.names
+    assert set(host.writer._told.names) == {cid_of(name) for name in RUNNING_FIXTURES + NOT_REGISTRABLE} - {cid}
