@@ -56,6 +56,7 @@ class HostState:
         self.revision = 0  # the latest revision read or written at
         self.snapshot_revision = 0  # the last full comparison saw everything up to this revision
         self.held_elsewhere: set[str] = set()
+        self.broken: set[str] = set()  # keys someone else broke, repaired by the next full comparison
         self._flaps = flaps or FlapGuard()
         self.set_marker(marker)
 
@@ -178,14 +179,21 @@ class HostState:
         self.held_elsewhere.update(item.key for item in stored if self.shared(item.key) and item.lease != lease)
 
     def damage(self, events: Sequence[WatchEvent], lease: int) -> set[str]:
-        """Keys that watched changes by someone else broke (SPEC §6); raises HostTakenOver when another agent
-        wrote this host's marker."""
+        """Keys that watched changes by someone else broke (SPEC §6), added to `broken`; raises HostTakenOver
+        when another agent wrote this host's marker."""
         for event in events:
             if event.key == self.marker_key and not event.deleted:
                 self.check_marker(event.value, event.mod_revision)
             if self.shared(event.key):
                 self._note_holder(event, lease)
-        return {event.key for event in events if self._is_damage(event, lease)}
+        damaged = {event.key for event in events if self._is_damage(event, lease)}
+        self.broken |= damaged
+        return damaged
+
+    def take_broken(self) -> set[str]:
+        """What was broken since the last repair; a repair is about to fix it."""
+        broken, self.broken = self.broken, set()
+        return broken
 
     def check_marker(self, value: str, mod_revision: int) -> None:
         """A marker of another agent written after ours: that agent has claimed the host (SPEC §6)."""

@@ -29,6 +29,7 @@ from agent.marker import STOPPED, Marker
 from agent.ownership import still_shared
 from agent.plan import Delete, Plan, Txn, transaction_chains
 from agent.retry import ETCD_WRITE, Backoff, spread
+from agent.schedule import Schedule
 
 log = logging.getLogger(__name__)
 
@@ -44,17 +45,13 @@ class Writer:
         self._etcd = etcd
         self._docker = docker
         self._lease = lease
-        self._resync_every = resync_every
         self._follow = follow
         self.state = HostState(layouts, marker, marker_key, records=not lease.ttl)
         self._told = ChangeLog()
-        self._damage: set[str] = set()  # keys broken by someone else, repaired by the next comparison
-        self._dirty = True  # etcd must be compared in full before single changes can be trusted
         self._docker_read = False  # no full comparison before Docker was listed once: it would delete
         self._backoff = Backoff(ETCD_WRITE)
-        self._retry_at = 0.0
-        self._heal_at: float | None = None
-        self._next_resync = 0.0
+        self._schedule = Schedule(resync_every)
+        self._schedule.retry_in(0)  # out of step until the first full comparison
         self.exit_code = 0
         self.synced = gevent.event.Event()
 
@@ -72,15 +69,14 @@ class Writer:
         """The next queued command; a periodic resync or a repair when one is due; retries while out of
         step with etcd."""
         while True:
-            now = time.monotonic()
-            if self._resync_every and now >= self._next_resync:
+            if self._schedule.resync_due():
                 return Resync("periodic")
-            if self._heal_at is not None and now >= self._heal_at:
+            if self._schedule.heal_due():
                 self._heal()
-            if self._dirty and now >= self._retry_at:
+            if self._schedule.retry_due():
                 self._retry()
             try:
-                return self._commands.get(timeout=self._wait_time())
+                return self._commands.get(timeout=self._schedule.wait_time())
             except gevent.queue.Empty:
                 continue
 
@@ -90,11 +86,6 @@ class Writer:
         else:
             self.handle_resync(Resync("retry"))
 
-    def _wait_time(self) -> float | None:
-        deadlines = ([self._retry_at] if self._dirty else []) + ([self._next_resync] if self._resync_every else [])
-        deadlines += [self._heal_at] if self._heal_at is not None else []
-        return max(0.0, min(deadlines) - time.monotonic()) if deadlines else None
-
     def _dispatch(self, command: Command) -> None:
         handlers = {ContainerChanged: self.handle_container, KeysChanged: self.handle_keys_changed,
                     Resync: self.handle_resync, Wipe: self.handle_wipe, LeaseLost: self.handle_lease_lost}
@@ -103,7 +94,7 @@ class Writer:
     def status(self) -> dict[str, float]:
         return {"registered_containers": float(len(self.state.desired.container_ids())),
                 "written_keys": float(len(self.state.written)),
-                "in_sync": float(self.synced.is_set() and not self._dirty)}
+                "in_sync": float(self.synced.is_set() and not self._schedule.out_of_step)}
 
     # -- handlers ----------------------------------------------------------------------------------
     def handle_container(self, command: ContainerChanged) -> None:
@@ -117,7 +108,7 @@ class Writer:
         if inspect:
             self._told.names[cid] = describe(inspect)
         affected = self.state.want_container(cid, keys)
-        if self._dirty or not self._learn_holders(affected):
+        if self._schedule.out_of_step or not self._learn_holders(affected):
             return
         plan, existed = self.state.change_plan(affected)
         plan = self._spare_shared(plan)
@@ -147,22 +138,19 @@ class Writer:
         """Self-healing: a change by someone else to what this host wants, or under its host-scoped
         prefixes, makes a full comparison due after a random fraction of a second."""
         metrics.WATCH_EVENTS.inc(len(command.events))
-        damaged = self.state.damage(command.events, self._lease.id)
-        if damaged and not self._dirty:
-            self._damage |= damaged
-            if self._heal_at is None:
-                self._heal_at = time.monotonic() + spread()
+        if self.state.damage(command.events, self._lease.id) and not self._schedule.out_of_step:
+            self._schedule.heal_in(spread())
 
     def _heal(self) -> None:
-        self._heal_at = None
-        damaged, self._damage = self._damage, set()
+        self._schedule.healed()
+        damaged = self.state.take_broken()
         self.state.forget_old_fights()
-        if self._reconcile("self-healing"):
+        if self._reconcile("self-healing") and damaged:
             log.info("restored this host's keys after someone else changed %d of them (%s, …)", len(damaged),
                      min(damaged))
 
     def handle_resync(self, command: Resync) -> None:
-        self._next_resync = time.monotonic() + self._resync_every
+        self._schedule.resynced()
         if command.reason == "periodic":
             self._list_members()
         self._read_docker()
@@ -188,7 +176,7 @@ class Writer:
                 continue
             log.warning("SIGUSR2: wiped %s (%d keys, all hosts)", layout.root, deleted)
         self.state.forget_written()
-        self._dirty = True
+        self._schedule.retry_in(0)
         gevent.sleep(spread())
         self.handle_resync(Resync("SIGUSR2"))
 
@@ -198,11 +186,8 @@ class Writer:
         gevent.sleep(spread())
         try:
             self._lease.grant()
-        except (EtcdUnavailable, EtcdRequestError) as exc:
-            log.warning("lease %x lost and no new one yet: %s", command.lease, exc)
-            self._dirty = True
-            self._commands.put(command)
-            self._backoff.wait()
+        except (EtcdUnavailable, EtcdRequestError) as exc:  # the retry's comparison finds the lease gone again
+            self._mark_dirty(f"lease {command.lease:x} lost and no new one yet: {exc}")
             return
         log.warning("lease %x lost; granted lease %x, writing every key again", command.lease, self._lease.id)
         self._move_to_new_lease()
@@ -304,7 +289,7 @@ class Writer:
 
     def _in_step(self, comparison: Comparison, revision: int) -> None:
         self.state.in_step(comparison, revision)
-        self._dirty = False
+        self._schedule.in_step()
         self._backoff.reset()
         self.synced.set()
         metrics.LAST_FULL_SYNC.set(time.time())
@@ -363,7 +348,6 @@ class Writer:
         log.info("SIGTERM: revoked lease %x; this host's keys are gone", self._lease.id)
 
     def _mark_dirty(self, why: str) -> None:
-        if not self._dirty:
+        if not self._schedule.out_of_step:
             log.warning("etcd out of step (%s); will compare in full and retry", why)
-        self._dirty = True
-        self._retry_at = time.monotonic() + self._backoff.next_delay()
+        self._schedule.retry_in(self._backoff.next_delay())

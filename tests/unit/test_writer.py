@@ -449,10 +449,10 @@ def test_a_foreign_delete_of_a_host_index_key_is_repaired_at_once():
     since = host.etcd.rev + 1
     host.etcd.delete(key)
     host.deliver(since)
-    assert host.writer._heal_at is not None
+    assert host.writer._schedule.heal_pending
     host.commands.put(Resync("queued"))
     assert host.writer._next_command() == Resync("queued")  # the loop: the due repair, then the command
-    assert host.writer._heal_at is None
+    assert not host.writer._schedule.heal_pending
     assert host.etcd.kvs[key].value == cid_of("no_ports") and host.etcd.kvs[key].lease == host.lease.id
     assert host.etcd.under("/") == host.picture()
 
@@ -463,7 +463,7 @@ def test_a_foreign_overwrite_and_a_foreign_key_under_the_host_index_are_undone()
     host.etcd.put(f"{P}/{H}/no_ports", "tampered")
     host.etcd.put(f"{P}/hosts/{H}/intruder", "0" * 64)
     host.deliver(since)
-    assert host.writer._heal_at is not None
+    assert host.writer._schedule.heal_pending
     host.writer._heal()
     assert host.etcd.value(f"{P}/{H}/no_ports") == cid_of("no_ports")
     assert f"{P}/hosts/{H}/intruder" not in host.etcd.kvs
@@ -481,7 +481,7 @@ def test_our_own_writes_are_not_damage():
     web = [event for event in host.etcd.events_since(since, "/") if event.key.startswith(f"{B}/web")]
     assert len(web) == 6 and all(host.follow.watching(event.key, event.mod_revision) for event in web)
     host.deliver(since)
-    assert host.writer._heal_at is None
+    assert not host.writer._schedule.heal_pending
 
 
 def test_a_foreign_delete_of_a_container_key_alone_waits_for_the_next_resync():
@@ -491,7 +491,7 @@ def test_a_foreign_delete_of_a_container_key_alone_waits_for_the_next_resync():
     host.etcd.delete(key)
     host.deliver(since)  # not under a watched prefix: the watch does not see it
     assert host.etcd.events_since(since, key) and not host.etcd.events_since(since, host.follow.prefixes)
-    assert host.writer._heal_at is None and key not in host.etcd.kvs
+    assert not host.writer._schedule.heal_pending and key not in host.etcd.kvs
     host.writer.handle_resync(Resync("periodic"))
     assert host.etcd.value(key) == "srtest/busybox:latest"
 
@@ -570,9 +570,12 @@ def test_lease_loss_while_etcd_is_away_is_retried():
     host.etcd.expire(old)
     host.etcd.fail_next(1)
     host.writer.handle_lease_lost(LeaseLost(old))
-    assert host.commands.get_nowait() == LeaseLost(old) and host.lease.id == old
+    assert host.lease.id == old and host.writer.status()["in_sync"] == 0.0
+    assert host.writer._schedule.retry_due()
+    host.writer._retry()  # the retry's comparison finds the lease still gone and says so again
+    assert host.commands.get_nowait() == LeaseLost(old)
     host.writer.handle_lease_lost(LeaseLost(old))
-    assert host.etcd.under("/") == host.picture()
+    assert host.lease.id != old and host.etcd.under("/") == host.picture()
 
 
 def test_a_dead_lease_found_by_a_resync_is_reported_as_lost():
@@ -742,7 +745,7 @@ def settle(*hosts: Host) -> None:
         revision = hosts[0].etcd.rev
         for host in hosts:
             host.deliver()
-            if host.writer._heal_at is not None:
+            if host.writer._schedule.heal_pending:
                 host.writer._heal()
 
 
