@@ -13,12 +13,13 @@ import gevent.event
 import gevent.pool
 import gevent.queue
 
-from agent import docker_api, etcd, metrics
+from agent import metrics
 from agent.changelog import ChangeLog
 from agent.commands import Command, ContainerChanged, KeysChanged, LeaseLost, Resync, Shutdown, Wipe
 from agent.container import Inspect, container_id, describe
+from agent.docker_api import MAX_IN_FLIGHT as INSPECTS_IN_FLIGHT
 from agent.docker_api import STOPPING_ACTIONS, Docker, DockerUnavailable
-from agent.etcd import Etcd
+from agent.etcd import MAX_IN_FLIGHT, Etcd
 from agent.etcderrors import EtcdRequestError, EtcdUnavailable, LeaseNotFound
 from agent.hostkeys import read_host_keys
 from agent.hoststate import Comparison, GroupPlan, HostState
@@ -33,7 +34,7 @@ from agent.schedule import Schedule
 
 log = logging.getLogger(__name__)
 
-PIPELINE = etcd.MAX_IN_FLIGHT  # transactions in flight at once during a bulk write
+PIPELINE = MAX_IN_FLIGHT  # transactions in flight at once during a bulk write
 
 Follow = Callable[[set[str], int], None]  # the prefixes (or single keys) to watch, from a revision on
 
@@ -239,7 +240,7 @@ class Writer:
         """Rebuild the desired state from every running container; keep the old one if Docker is away."""
         try:
             ids = self._docker.running_ids()
-            pool = gevent.pool.Pool(docker_api.MAX_IN_FLIGHT)
+            pool = gevent.pool.Pool(INSPECTS_IN_FLIGHT)
             inspects = [found for found in pool.imap_unordered(self._docker.inspect, ids) if found]
         except DockerUnavailable as exc:
             log.warning("cannot list containers, keeping what is known: %s", exc)
