@@ -249,11 +249,6 @@ class Etcd:
         metrics.KEYS_READ.inc(len(found))
         return found, revision
 
-    def revision(self, prefix: str) -> int:
-        """The store's current revision, read through a prefix this agent may read (etcd auth)."""
-        request = {"key": _b64(prefix), "range_end": prefix_end(prefix), "count_only": True}
-        return int(self._post("kv/range", request)["header"]["revision"])
-
     def delete_prefix(self, prefix: str) -> int:
         reply = self._post("kv/deleterange", {"key": _b64(prefix), "range_end": prefix_end(prefix)})
         return int(reply.get("deleted") or 0)

@@ -66,8 +66,3 @@ class StoredMarker:
 
 def marker_key(ec_root: str, host: str) -> str:
     return f"{ec_root}/agents/{escape_segment(host)}"
-
-
-def marker_state(value: str) -> str | None:
-    """The state a stored marker declares; None when the value is not a marker of ours."""
-    return StoredMarker.decode(value).state

@@ -142,10 +142,6 @@ class FakeEtcd:
         if lease in self.leases:  # the adapter logs and carries on when the lease is already gone
             self.expire(lease)
 
-    def revision(self, prefix: str) -> int:
-        self._call("revision")
-        return self.rev
-
     @property
     def endpoints(self) -> tuple[Endpoint, ...]:
         return ()

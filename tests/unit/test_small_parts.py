@@ -7,7 +7,7 @@ import pytest
 from agent.desired import DesiredState
 from agent.escape import escape_segment, unescape_segment
 from agent.layouts.ec import EcLayout
-from agent.marker import Marker, marker_state
+from agent.marker import Marker, StoredMarker
 from agent.ownership import FOREIGN_LEASE, owned_keys
 
 
@@ -46,7 +46,7 @@ def test_owned_keys_by_lease_by_structure_and_foreign_lease():
 
 def test_marker_states():
     marker = Marker("h", 5, "running", "2026-01-01T00:00:00+00:00")
-    assert marker_state(marker.encode()) == "running"
-    assert marker_state(marker.with_state("stopped").encode()) == "stopped"
-    assert marker_state("not json") is None
+    assert StoredMarker.decode(marker.encode()).state == "running"
+    assert StoredMarker.decode(marker.with_state("stopped").encode()).state == "stopped"
+    assert StoredMarker.decode("not json").state is None
     assert '"lease": 9' in marker.with_lease(9).encode()
