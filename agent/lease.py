@@ -86,9 +86,20 @@ class HostLease:
         if decision is Claim.ADOPT:
             assert info is not None and stored is not None
             self._adopt(lease, info, host, crashed=stored.state == RUNNING)
-        elif self.ttl:
+            return decision
+        if stored is not None:
+            self._say_taken(stored, lease, marker_key, host)
+        if self.ttl:
             self.grant()
         return decision
+
+    @staticmethod
+    def _say_taken(stored: StoredMarker, lease: int, marker_key: str, host: str) -> None:
+        """A marker left behind that is not adopted: say why it is overwritten."""
+        if stored.state is None:
+            log.warning("host %s: %s holds no marker of ours; overwriting it", host, marker_key)
+        elif stored.state == RUNNING and not lease:
+            log.warning("host %s: the last agent (no lease, TTL 0) did not stop cleanly; taking over", host)
 
     def _read_holder(self, marker_key: str) -> tuple[StoredMarker | None, int, LeaseInfo | None]:
         found, _ = self._etcd.read([marker_key])
@@ -114,7 +125,7 @@ class HostLease:
         return old
 
     def refresh(self) -> None:
-        """One keepalive. A lost lease is reported through `lost()` once; etcd errors propagate."""
+        """One keepalive. A lost lease raises LeaseGone, once per lease; etcd errors propagate."""
         lease = self.id
         remaining = self._etcd.lease_refresh(lease)
         if remaining > 0:

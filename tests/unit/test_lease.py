@@ -212,3 +212,14 @@ def test_heartbeat_failure_asks_for_a_quick_retry():
     assert heartbeat.beat() is False
     etcd.available = True
     assert heartbeat.beat() is True and lost == []
+
+
+def test_a_marker_not_adopted_is_overwritten_with_a_warning(caplog):
+    etcd = FakeEtcd()
+    etcd.put("/registry/agents/h1", '{"state": "running", "agent": "1-a"}')  # TTL 0 agent gone without a stop
+    etcd.put("/registry/agents/h2", "not a marker")
+    with caplog.at_level("WARNING"):
+        assert HostLease(etcd, 0).claim("/registry/agents/h1", "h1") is Claim.GRANT
+        assert HostLease(etcd, 30).claim("/registry/agents/h2", "h2") is Claim.GRANT
+    assert "did not stop cleanly; taking over" in caplog.text
+    assert "/registry/agents/h2 holds no marker of ours; overwriting it" in caplog.text
