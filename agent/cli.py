@@ -2,15 +2,26 @@
 
 from __future__ import annotations
 
+import importlib
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from agent.config import ConfigError, load
 from agent.logs import setup_logging
 
+TOOLS = ("discover", "status")  # commands of their own beside the agent, each with its own settings
+
+
+def tool(name: str) -> Callable[[Sequence[str]], int]:
+    """The `main` of `discover` (agent/discover/main.py) or `status` (agent/status/main.py)."""
+    module = importlib.import_module(f"agent.{name}.main")
+    return module.main
+
 
 def main(argv: Sequence[str]) -> int:
+    if argv and argv[0] in TOOLS:
+        return tool(argv[0])(argv[1:])
     try:
         config = load(argv, os.environ)
     except ConfigError as exc:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import argparse
 import re
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from functools import partial
 from typing import TYPE_CHECKING, Any
@@ -22,6 +22,8 @@ if TYPE_CHECKING:
 RESERVED_HOSTS = frozenset({"containers", "hosts", "labels", "agents"})
 LOG_LEVELS = ("debug", "info", "warning", "error")
 COMMANDS = ("run", "check", "healthcheck")
+CONNECTION = frozenset({"etcd_endpoints", "etcd_cert", "etcd_key", "etcd_ca", "etcd_user", "etcd_password",
+                        "etcd_password_file", "log_level", "log_format"})
 MIN_LEASE_TTL = 2  # etcd raises shorter TTLs to its own minimum anyway
 
 
@@ -193,13 +195,13 @@ def _layouts(text: str) -> tuple[str, ...]:
     return names
 
 
-def _http_addr(text: str) -> tuple[str, int] | None:
+def http_addr(name: str, text: str) -> tuple[str, int] | None:
     if not text:
         return None
     host, _, port = text.rpartition(":")
     number = _port(port, 0)
     if number is None:
-        raise ConfigError(f"EC_REGISTRATOR_HTTP_ADDR: expected host:port or empty, got {text!r}")
+        raise ConfigError(f"{name}: expected host:port or empty, got {text!r}")
     return host.strip("[]") or "0.0.0.0", number
 
 
@@ -237,7 +239,7 @@ SETTINGS = (
     Setting("resync", "--resync", "EC_REGISTRATOR_RESYNC", "60",
             "seconds between full anti-entropy comparisons; 0 = off", partial(_seconds, "EC_REGISTRATOR_RESYNC")),
     Setting("http_addr", "--http-addr", "EC_REGISTRATOR_HTTP_ADDR", "0.0.0.0:9479",
-            "address of /metrics, /healthz, /readyz; empty = off", _http_addr),
+            "address of /metrics, /healthz, /readyz; empty = off", partial(http_addr, "EC_REGISTRATOR_HTTP_ADDR")),
     Setting("log_level", "--log-level", "EC_REGISTRATOR_LOG_LEVEL", "info", "debug, info, warning or error",
             partial(_choice, "EC_REGISTRATOR_LOG_LEVEL", LOG_LEVELS)),
     Setting("log_format", "--log-format", "EC_REGISTRATOR_LOG_FORMAT", "text", "text or json",
@@ -260,25 +262,32 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("command", nargs="?", choices=COMMANDS, default="run",
                         help="run (default): the agent; check: validate the configuration, reach Docker and etcd, "
-                        "say what was found; healthcheck: ask the running agent's /healthz (for HEALTHCHECK)")
+                        "say what was found; healthcheck: ask the running agent's /healthz (for HEALTHCHECK). "
+                        "Beside the agent: `service-registrator discover --help` (haproxy routes from the backends "
+                        "layout) and `service-registrator status --help` (what the registry holds)")
     parser.add_argument("--version", action="version", version=f"service-registrator {__version__}")
     parser.add_argument("--once", action="store_true",
                         help="sync once and exit; leased keys expire after the TTL unless an agent adopts them")
     parser.add_argument("--dry-run", action="store_true",
                         help="print the keys this host would write (JSON), write nothing, need no etcd")
-    for setting in all_settings():
+    add_flags(parser, all_settings())
+    return parser
+
+
+def add_flags(parser: argparse.ArgumentParser, settings: Sequence[Setting]) -> None:
+    for setting in settings:
         default = "(unset)" if setting.default is None or setting.secret else setting.default
         names = ", ".join((setting.env,) + setting.aliases)
         text = setting.help.replace("{layouts}", _layout_names())
         parser.add_argument(setting.flag, dest=setting.env, metavar="VALUE",
                             help=f"{text} [env {names}; default {default}]")
-    return parser
 
 
-def raw_settings(flags: Mapping[str, object], environ: Mapping[str, str]) -> dict[str, str | None]:
+def raw_settings(flags: Mapping[str, object], environ: Mapping[str, str],
+                 settings: Sequence[Setting] | None = None) -> dict[str, str | None]:
     """Each setting's text, taken from its flag, else its variable, else an alias, else the default."""
     raw: dict[str, str | None] = {}
-    for setting in all_settings():
+    for setting in all_settings() if settings is None else settings:
         value = flags.get(setting.env)
         assert value is None or isinstance(value, str)
         for name in (setting.env,) + setting.aliases:
@@ -294,25 +303,43 @@ def load(argv: Sequence[str], environ: Mapping[str, str]) -> Config:
     values: dict[str, Any] = {}
     if environ.get("DOCKER_HOST"):  # wins over the socket setting, which is then not read at all
         values["docker_url"] = _docker_host(environ["DOCKER_HOST"])
-    for setting in all_settings():
-        if setting.name not in values:
-            text = raw[setting.env]
-            values[setting.name] = None if text is None else setting.parse(text)
+    values.update(parse_settings(all_settings(), raw, skip=set(values)))
     own = {setting.name for kind in layout_kinds() for setting in kind.settings}
     values["layout_settings"] = {name: values.pop(name) for name in own}
+    connect_values(values)
+    config = Config(**values, command=str(flags["command"]), once=bool(flags["once"]), dry_run=bool(flags["dry_run"]))
+    _check_needs(config)
+    return config
+
+
+def parse_settings(settings: Sequence[Setting], raw: Mapping[str, str | None],
+                   skip: Collection[str] = ()) -> dict[str, Any]:
+    """Each setting's value by name (None when unset without a default); raises the first ConfigError."""
+    return {setting.name: None if raw[setting.env] is None else setting.parse(str(raw[setting.env]))
+            for setting in settings if setting.name not in skip}
+
+
+def connect_values(values: dict[str, Any]) -> None:
+    """The etcd connection settings made whole, in place: the password file read into the password, the
+    scheme of endpoints written without one (https when any TLS file is given), and what needs what checked:
+    a user for a password, TLS files that the first request would not refuse."""
     password_file = values.pop("etcd_password_file")
     if password_file:
         values["etcd_password"] = _read_password(password_file)
     scheme = "https" if values["etcd_cert"] or values["etcd_key"] or values["etcd_ca"] else "http"
     values["etcd_endpoints"] = tuple(replace(endpoint, scheme=endpoint.scheme or scheme)
                                      for endpoint in values["etcd_endpoints"])
-    config = Config(**values, command=str(flags["command"]), once=bool(flags["once"]), dry_run=bool(flags["dry_run"]))
-    _check_needs(config)
+    if values["etcd_password"] and not values["etcd_user"]:
+        raise ConfigError("EC_REGISTRATOR_ETCD_USER: expected a user name when a password is given")
     try:
-        check_tls_files(config.etcd_cert, config.etcd_key, config.etcd_ca)
+        check_tls_files(values["etcd_cert"], values["etcd_key"], values["etcd_ca"])
     except TlsFileError as exc:
         raise ConfigError(str(exc)) from None
-    return config
+
+
+def connection_settings() -> tuple[Setting, ...]:
+    """What every command that talks to etcd shares with the agent: endpoints, TLS, user, password, logging."""
+    return tuple(setting for setting in SETTINGS if setting.name in CONNECTION)
 
 
 def _read_password(path: str) -> str:
@@ -324,23 +351,22 @@ def _read_password(path: str) -> str:
 
 
 def _check_needs(config: Config) -> None:
-    """What settings need of each other: each enabled layout's own check, a user for a password, and no two
+    """What settings need of each other: each enabled layout's own check, and no two
     enabled layouts' roots nesting (of a pair, the later in registry order names its variable)."""
     enabled = [kind for kind in layout_kinds() if kind.name in config.layouts]
     for kind in enabled:
         if kind.check:
             kind.check(config)
-    if config.etcd_password and not config.etcd_user:
-        raise ConfigError("EC_REGISTRATOR_ETCD_USER: expected a user name when a password is given")
     variables = {setting.name: setting.env for setting in all_settings()}
     for at, later in enumerate(enabled):
         for earlier in enabled[:at]:
             first, second = getattr(config, earlier.root_setting), getattr(config, later.root_setting)
-            if _nested(first, second):
+            if nested(first, second):
                 raise ConfigError(f"{variables[later.root_setting]}: expected a root apart from "
                                   f"{variables[earlier.root_setting]}, got {second!r} and {first!r}")
 
 
-def _nested(first: str, second: str) -> bool:
+def nested(first: str, second: str) -> bool:
+    """One root inside the other (or both the same)."""
     return (first + "/").startswith(second + "/") or (second + "/").startswith(first + "/")
 

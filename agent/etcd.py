@@ -12,7 +12,7 @@ import logging
 import socket
 from collections.abc import Collection, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 from urllib.parse import urlsplit
 
 import requests
@@ -21,7 +21,7 @@ from etcd3gw.client import Etcd3Client
 from etcd3gw.exceptions import ConnectionFailedError, ConnectionTimeoutError, Etcd3Exception, InternalServerError
 
 from agent import metrics
-from agent.config import Config, Endpoint
+from agent.config import Endpoint
 from agent.etcderrors import (
     UNAUTHENTICATED,
     EtcdRequestError,
@@ -108,6 +108,23 @@ class Members:
         self.current = tuple(dict.fromkeys([*self.configured, *listed]))
 
 
+class EtcdSettings(Protocol):
+    """The connection settings of the agent's Config, shared by `discover` and `status`."""
+
+    @property
+    def etcd_endpoints(self) -> tuple[Endpoint, ...]: ...
+    @property
+    def etcd_cert(self) -> str | None: ...
+    @property
+    def etcd_key(self) -> str | None: ...
+    @property
+    def etcd_ca(self) -> str | None: ...
+    @property
+    def etcd_user(self) -> str | None: ...
+    @property
+    def etcd_password(self) -> str | None: ...
+
+
 class Etcd:
     def __init__(self, members: Members, tls: TlsFiles | None, timeout: float,
                  credentials: Credentials | None = None) -> None:
@@ -120,7 +137,7 @@ class Etcd:
         self._current = 0
 
     @classmethod
-    def from_config(cls, config: Config, timeout: float, members: Members | None = None) -> Etcd:
+    def from_config(cls, config: EtcdSettings, timeout: float, members: Members | None = None) -> Etcd:
         """A client with the configured TLS files and credentials, on `members` or the configured endpoints."""
         credentials = Credentials(config.etcd_user, config.etcd_password or "") if config.etcd_user else None
         tls = TlsFiles(config.etcd_cert, config.etcd_key, config.etcd_ca)
@@ -317,7 +334,7 @@ class Etcd:
         events = tuple(
             WatchEvent(_text(event["kv"].get("key")), _text(event["kv"].get("value")),
                        int(event["kv"].get("lease") or 0), int(event["kv"].get("mod_revision") or 0),
-                       event.get("type") == "DELETE")
+                       event.get("type") == "DELETE", int(event["kv"].get("create_revision") or 0))
             for event in result.get("events") or [])
         return WatchReply(int((result.get("header") or {}).get("revision") or 0), events, bool(result.get("created")),
                           int(result.get("compact_revision") or 0), bool(result.get("canceled")))
@@ -325,4 +342,4 @@ class Etcd:
     @staticmethod
     def _decode(kv: dict[str, Any]) -> KeyValue:
         return KeyValue(_text(kv.get("key")), _text(kv.get("value")), int(kv.get("lease") or 0),
-                        int(kv.get("mod_revision") or 0))
+                        int(kv.get("mod_revision") or 0), int(kv.get("create_revision") or 0))

@@ -12,13 +12,16 @@ from agent import metrics
 log = logging.getLogger(__name__)
 
 Status = Callable[[], dict[str, float]]
+Render = Callable[[dict[str, float]], str]
 
 
 class HttpEndpoint:
-    """Serves the agent's liveness, readiness and figures; `status` is read on every request."""
+    """Serves liveness, readiness and figures; `status` is read on every request and `render` makes the
+    metrics text of it (the agent's metrics by default, `discover` has its own)."""
 
-    def __init__(self, address: tuple[str, int], status: Status) -> None:
+    def __init__(self, address: tuple[str, int], status: Status, render: Render = metrics.render) -> None:
         self._status = status
+        self._render = render
         self._server = WSGIServer(address, self._app, log=None, error_log=log)
 
     def start(self) -> None:
@@ -37,7 +40,7 @@ class HttpEndpoint:
             ready = bool(status.get("ready"))
             code, body = ("200 OK", "ready\n") if ready else ("503 Service Unavailable", "not ready\n")
         elif path == "/metrics":
-            code, body = "200 OK", metrics.render(status)
+            code, body = "200 OK", self._render(status)
         else:
             code, body = "404 Not Found", "not found\n"
         start_response(code, [("Content-Type", "text/plain; version=0.0.4; charset=utf-8")])

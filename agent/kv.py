@@ -11,6 +11,7 @@ class KeyValue:
     value: str
     lease: int
     mod_revision: int
+    create_revision: int = 0  # when the key was last created: who registered first
 
 
 @dataclass(frozen=True)
@@ -39,6 +40,7 @@ class WatchEvent:
     lease: int
     mod_revision: int
     deleted: bool
+    create_revision: int = 0
 
 
 @dataclass(frozen=True)

@@ -56,8 +56,8 @@ class Figures:
             yield GaugeMetricFamily(PREFIX + name, name.replace("_", " ") + ".", value=value)
 
 
-def render(figures: dict[str, float]) -> str:
-    """Every metric in the Prometheus text format, then the status figures."""
+def render(figures: dict[str, float], registry: CollectorRegistry = REGISTRY) -> str:
+    """Every metric of `registry` in the Prometheus text format, then the status figures."""
     status = CollectorRegistry(auto_describe=False)
     status.register(Figures(figures))
-    return (generate_latest(REGISTRY) + generate_latest(status)).decode()
+    return (generate_latest(registry) + generate_latest(status)).decode()
