@@ -25,6 +25,7 @@ class KeyWatcher:
     def run(self) -> None:
         retry = Backoff(WATCH)
         while True:
+            reason = "the stream ended"
             try:
                 for reply in self._etcd.watch(self._prefix, self._next_revision):
                     if retry.failures:
@@ -33,9 +34,10 @@ class KeyWatcher:
                     if not self._take(reply):
                         break
             except (EtcdUnavailable, EtcdRequestError) as exc:
-                if not retry.failures:
-                    log.warning("watch on %s interrupted (%s); resuming from revision %d", self._prefix, exc,
-                                self._next_revision)
+                reason = str(exc)
+            if not retry.failures:
+                log.warning("watch on %s interrupted (%s); resuming from revision %d", self._prefix, reason,
+                            self._next_revision)
             retry.wait()
 
     def _take(self, reply: WatchReply) -> bool:
