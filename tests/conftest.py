@@ -16,6 +16,7 @@ import pytest
 from docker.models.containers import Container
 
 from tests.support.agents import AgentFactory
+from tests.support.discover import DiscoverFactory
 from tests.support.etcdclient import EtcdClient
 from tests.support.servers import (
     Dockerd,
@@ -133,6 +134,15 @@ def root() -> str:
 @pytest.fixture
 def agents(tmp_path: Path, docker_url: str, etcd_server: EtcdMember) -> Iterator[AgentFactory]:
     factory = AgentFactory(tmp_path, docker_url, etcd_server.url)
+    try:
+        yield factory
+    finally:
+        factory.kill_all()
+
+
+@pytest.fixture
+def discovers(tmp_path: Path, etcd_server: EtcdMember) -> Iterator[DiscoverFactory]:
+    factory = DiscoverFactory(tmp_path, etcd_server.url)
     try:
         yield factory
     finally:

@@ -1,0 +1,1 @@
+"""`service-registrator discover`: haproxy routes from the backends layout."""

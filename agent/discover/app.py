@@ -1,0 +1,131 @@
+"""`Discover`, the arbiter of `service-registrator discover`: signal handlers only enqueue; this loop
+dispatches them to `handle_*`. Greenlets: the follower (etcd's backends root), the reloader (haproxy's
+configuration) and a watch on the haproxy master, whose exit ends discover with status 1."""
+
+from __future__ import annotations
+
+import logging
+import signal
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import gevent
+import gevent.queue
+
+from agent.discover import metrics
+from agent.discover.follower import BackendsFollower
+from agent.discover.haproxy import Haproxy, HaproxyError
+from agent.discover.reloader import Reloader
+from agent.discover.settings import DiscoverConfig
+from agent.etcd import Etcd
+from agent.http import HttpEndpoint
+from agent.startup import FATAL, wait_for
+
+log = logging.getLogger(__name__)
+
+SIGNALS = {signal.SIGTERM: "term", signal.SIGINT: "int", signal.SIGHUP: "hup"}
+ETCD_TIMEOUT = 5.0
+
+
+@dataclass(frozen=True)
+class Exit:
+    code: int
+
+
+@dataclass(frozen=True)
+class Crash:
+    name: str
+    error: BaseException
+
+
+class Discover:
+    def __init__(self, config: DiscoverConfig) -> None:
+        self.config = config
+        self.inbox: gevent.queue.Queue = gevent.queue.Queue()
+        self.haproxy = Haproxy(config.haproxy_bin, config.haproxy_config)
+        self.follower = BackendsFollower(Etcd.from_config(config, ETCD_TIMEOUT), config.backends_dir,
+                                         lambda: self.reloader.request())
+        self.reloader = Reloader(lambda: self.follower.keys, self.haproxy, config.backends_dir, config.bind,
+                                 config.debounce)
+        self._greenlets: dict[str, gevent.Greenlet] = {}
+        self.http: HttpEndpoint | None = None
+
+    def run(self) -> int:
+        for signum in SIGNALS:
+            gevent.signal_handler(signum, self.inbox.put, signum)
+        if self.config.http_addr:
+            self.http = HttpEndpoint(self.config.http_addr, self.status, metrics.render)
+            try:
+                self.http.start()
+            except OSError as exc:
+                log.error("EC_REGISTRATOR_DISCOVER_HTTP_ADDR: cannot listen on %s:%d (%s)", *self.config.http_addr,
+                          exc.strerror)
+                return 2
+        self._spawn("startup", self.start)
+        while True:
+            item = self.inbox.get()
+            if isinstance(item, Exit):
+                return self._stop(item.code)
+            if isinstance(item, Crash):
+                return self.handle_crash(item)
+            code = getattr(self, "handle_" + SIGNALS[item])()
+            if code is not None:
+                return code
+
+    # -- signals -----------------------------------------------------------------------------------
+    def handle_term(self) -> int:
+        log.info("SIGTERM: stopping haproxy and exiting")
+        return self._stop(0)
+
+    def handle_int(self) -> int:
+        log.info("SIGINT: stopping haproxy and exiting")
+        return self._stop(0)
+
+    def handle_hup(self) -> None:
+        log.info("SIGHUP: rendering the routes and reloading haproxy again")
+        self.reloader.request(force=True)
+
+    def handle_crash(self, crash: Crash) -> int:
+        log.error("%s stopped: %s", crash.name, crash.error)
+        return self._stop(1)
+
+    def status(self) -> dict[str, float]:
+        running = bool(self.haproxy.process and self.haproxy.process.poll() is None)
+        return {"discover_haproxy_up": float(running), "discover_etcd_revision": float(self.follower.revision),
+                "ready": float(running and self.reloader.started)}
+
+    # -- life cycle --------------------------------------------------------------------------------
+    def start(self) -> None:
+        """The backends root, then haproxy on its routes, then following etcd and reloading."""
+        root, endpoints = self.config.backends_dir, ", ".join(map(str, self.config.etcd_endpoints))
+        try:
+            wait_for(f"etcd at {endpoints}", self.follower.load)
+        except FATAL as exc:
+            log.error("cannot use etcd: %s", exc)
+            self.inbox.put(Exit(2))
+            return
+        self.reloader.start()
+        log.info("routing %d routes, %d backends from %s on %s", len(self.reloader.table.routes),
+                 self.reloader.table.backend_count, root, self.config.bind)
+        self._spawn("haproxy", self._watch_haproxy)
+        self._spawn("watch", self.follower.run)
+        self._spawn("reloader", self.reloader.run)
+
+    def _watch_haproxy(self) -> None:
+        raise HaproxyError(f"haproxy exited with status {self.haproxy.wait()}")
+
+    def _spawn(self, name: str, run: Callable[[], None]) -> None:
+        greenlet = gevent.spawn(run)
+        greenlet.link_exception(lambda failed: self.inbox.put(Crash(name, failed.exception)))
+        self._greenlets[name] = greenlet
+
+    def _stop(self, code: int) -> int:
+        for greenlet in self._greenlets.values():
+            greenlet.unlink_all()
+            greenlet.kill(block=True, timeout=2)
+        status = self.haproxy.stop()
+        if status is not None:
+            log.info("haproxy stopped (status %d)", status)
+        if self.http:
+            self.http.stop()
+        return code

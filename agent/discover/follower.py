@@ -1,0 +1,70 @@
+"""The backends root as etcd holds it, followed by one watch without gaps: `BackendsFollower` owns the copy.
+
+It reads the root whole (a consumer needs every service), then watches it from the next revision on; a watch
+interrupted (etcd away, a member gone) resumes from the last revision seen, so no change is missed. A watch
+that fell behind compaction reads the root whole again. While etcd is away the copy stays as it was."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+
+from agent.commands import Command, KeysChanged
+from agent.etcd import Etcd
+from agent.etcderrors import EtcdRequestError, EtcdUnavailable
+from agent.kv import KeyValue, WatchEvent
+from agent.retry import WATCH, Backoff
+from agent.watcher import KeyWatcher
+
+log = logging.getLogger(__name__)
+
+
+class BackendsFollower:
+    def __init__(self, etcd: Etcd, root: str, changed: Callable[[], None]) -> None:
+        self._etcd = etcd
+        self._prefix = root + "/"
+        self._changed = changed
+        self.keys: dict[str, KeyValue] = {}
+        self.read_at = 0  # the revision of the last whole read: the copy holds every change up to it
+        self.revision = 0  # the latest change the copy holds
+
+    def load(self) -> int:
+        """Read the root whole; the revision it was read at."""
+        found, revision = self._etcd.read(prefixes=[self._prefix])
+        self.keys = {kv.key: kv for kv in found}
+        self.read_at = self.revision = revision
+        log.info("read %d keys under %s at revision %d", len(found), self._prefix, revision)
+        return revision
+
+    def run(self) -> None:
+        KeyWatcher(self._etcd, self._prefix, self._take, self.revision + 1).run()
+
+    def _take(self, command: Command) -> None:
+        if isinstance(command, KeysChanged):
+            for event in command.events:
+                self._apply(event)
+        else:  # the watch fell behind compaction: what it missed is only in a new read
+            self._reload()
+        self._changed()
+
+    def _apply(self, event: WatchEvent) -> None:
+        """One change, unless the copy was read after it (a read after compaction, then the events from the
+        compaction on)."""
+        if event.mod_revision <= self.read_at:
+            return
+        if event.deleted:
+            self.keys.pop(event.key, None)
+        else:
+            self.keys[event.key] = KeyValue(event.key, event.value, event.lease, event.mod_revision,
+                                            event.create_revision)
+        self.revision = max(self.revision, event.mod_revision)
+
+    def _reload(self) -> None:
+        retry = Backoff(WATCH)
+        while True:
+            try:
+                self.load()
+                return
+            except (EtcdUnavailable, EtcdRequestError) as exc:
+                log.warning("cannot read %s again (%s); the routes stay as they are", self._prefix, exc)
+            retry.wait()

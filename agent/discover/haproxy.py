@@ -1,0 +1,161 @@
+"""haproxy as `discover`'s child, in master-worker mode: a configuration is checked (`haproxy -c`) before it is
+written (atomically), and a reload is a SIGUSR2 to the master, whose new workers take the listening sockets
+over from the old ones (no refused connection), while the old ones finish their connections.
+
+The master's CLI (`-S`) tells how a reload went: its reload count grows once the master has re-executed, and
+its failed count (reloads failed in a row) is not 0 when the new configuration could not be loaded (a port
+already taken, say): the old workers then keep serving."""
+
+from __future__ import annotations
+
+import ctypes
+import logging
+import os
+import re
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import gevent
+
+log = logging.getLogger(__name__)
+
+START_TIMEOUT = 10.0
+RELOAD_TIMEOUT = 10.0
+STOP_TIMEOUT = 10.0
+POLL = 0.02
+PR_SET_PDEATHSIG = 1
+_MASTER_LINE = re.compile(r"^\d+\s+master\s+(\d+)\s+\[failed:\s*(\d+)\]", re.MULTILINE)
+_ALERT = re.compile(r"^\[ALERT\]\s*\(\d+\)\s*:\s*(.*)$", re.MULTILINE)
+REASON_LENGTH = 500
+
+
+class HaproxyError(Exception):
+    """haproxy did not start, stopped, or did not answer on its master socket in time."""
+
+
+@dataclass(frozen=True)
+class Reloads:
+    """The master's counters: reloads done, and how many of the last ones failed in a row (0 after a success)."""
+
+    done: int
+    failed: int
+
+
+def refusal(output: str) -> str:
+    """The reason in `haproxy -c`'s output, on one line: its ALERT lines, else its last line."""
+    alerts = _ALERT.findall(output)
+    lines = alerts or [line for line in output.splitlines() if line.strip()][-1:] or ["no reason given"]
+    return "; ".join(line.strip() for line in lines)[:REASON_LENGTH]
+
+
+def die_with_parent() -> None:
+    """In the child before exec: SIGTERM when discover dies, even by SIGKILL, so no haproxy is left holding the
+    ports (Linux prctl PR_SET_PDEATHSIG; a re-executing master keeps it)."""
+    ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
+class Haproxy:
+    def __init__(self, binary: str, config_path: str) -> None:
+        self.binary = binary
+        self.config_path = config_path
+        self.master_socket = config_path + ".sock"
+        self.process: subprocess.Popen | None = None
+
+    def version(self) -> str:
+        reply = subprocess.run([self.binary, "-v"], capture_output=True, text=True, timeout=START_TIMEOUT)
+        return (reply.stdout.splitlines() or ["?"])[0]
+
+    def check(self, text: str) -> str | None:
+        """None when haproxy accepts `text` as a configuration, else its reason (one line)."""
+        with tempfile.NamedTemporaryFile("w", dir=os.path.dirname(self.config_path), prefix=".check-",
+                                         suffix=".cfg", encoding="utf-8") as candidate:
+            candidate.write(text)
+            candidate.flush()
+            reply = subprocess.run([self.binary, "-c", "-q", "-f", candidate.name], capture_output=True, text=True,
+                                   timeout=START_TIMEOUT)
+        return None if reply.returncode == 0 else refusal(reply.stderr + reply.stdout)
+
+    def install(self, text: str) -> None:
+        """Write `text` as the configuration, atomically: haproxy never reads half a file."""
+        folder = os.path.dirname(self.config_path)
+        handle, temporary = tempfile.mkstemp(dir=folder, prefix=".haproxy-", suffix=".cfg")
+        try:
+            with os.fdopen(handle, "w", encoding="utf-8") as stream:
+                stream.write(text)
+            os.chmod(temporary, 0o644)
+            os.replace(temporary, self.config_path)
+        except BaseException:
+            os.unlink(temporary)
+            raise
+
+    def start(self) -> None:
+        """Start the master on the installed configuration; returns once its CLI answers."""
+        if os.path.exists(self.master_socket):
+            os.unlink(self.master_socket)
+        self.process = subprocess.Popen([self.binary, "-W", "-db", "-S", self.master_socket, "-f", self.config_path],
+                                        stdin=subprocess.DEVNULL, preexec_fn=die_with_parent)
+        self._wait_reloads(lambda reloads: True, START_TIMEOUT, "start")
+        log.info("haproxy started (master pid %d), configuration %s", self.process.pid, self.config_path)
+
+    def reload(self) -> bool:
+        """Have the master load the installed configuration; True when it did, False when it refused it (the old
+        workers keep serving)."""
+        before = self.reloads()
+        assert self.process is not None
+        self.process.send_signal(signal.SIGUSR2)
+        after = self._wait_reloads(lambda reloads: reloads.done > before.done, RELOAD_TIMEOUT, "reload")
+        return after.failed == 0
+
+    def reloads(self) -> Reloads:
+        """The master's counters, from `show proc` on its CLI."""
+        found = _MASTER_LINE.search(self._ask("show proc"))
+        if found is None:
+            raise HaproxyError("haproxy's master CLI did not list the master")
+        return Reloads(int(found.group(1)), int(found.group(2)))
+
+    def wait(self) -> int:
+        """Block until the master exits; its status."""
+        assert self.process is not None
+        return self.process.wait()
+
+    def stop(self) -> int | None:
+        """Stop the master and its workers (SIGTERM; SIGKILL after STOP_TIMEOUT); the exit status."""
+        if self.process is None or self.process.poll() is not None:
+            return None if self.process is None else self.process.returncode
+        self.process.terminate()
+        try:
+            return self.process.wait(STOP_TIMEOUT)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            return self.process.wait(STOP_TIMEOUT)
+
+    def _wait_reloads(self, done: Callable[[Reloads], bool], timeout: float, what: str) -> Reloads:
+        deadline = time.monotonic() + timeout
+        while True:
+            if self.process is not None and self.process.poll() is not None:
+                raise HaproxyError(f"haproxy exited with status {self.process.returncode} during {what}")
+            try:
+                reloads = self.reloads()
+                if done(reloads):
+                    return reloads
+            except (OSError, HaproxyError):
+                pass  # the master re-executes: its CLI is away for a moment
+            if time.monotonic() > deadline:
+                raise HaproxyError(f"haproxy's master did not answer within {timeout:g}s of its {what}")
+            gevent.sleep(POLL)
+
+    def _ask(self, command: str) -> str:
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as client:
+            client.settimeout(2.0)
+            client.connect(self.master_socket)
+            client.sendall(command.encode() + b"\n")
+            client.shutdown(socket.SHUT_WR)
+            chunks = []
+            while chunk := client.recv(65536):
+                chunks.append(chunk)
+        return b"".join(chunks).decode(errors="replace")

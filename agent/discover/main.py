@@ -1,0 +1,75 @@
+"""`service-registrator discover [check] [--once]`: exit 0, 1 (etcd or haproxy failed), 2 (a bad setting)."""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from collections.abc import Sequence
+
+from agent.config import ConfigError
+from agent.discover.haproxy import Haproxy
+from agent.discover.render import render
+from agent.discover.routes import RouteTable, route_table
+from agent.discover.settings import DiscoverConfig, load
+from agent.etcd import Etcd
+from agent.etcderrors import EtcdRequestError, EtcdUnavailable
+from agent.logs import setup_logging
+
+log = logging.getLogger(__name__)
+READ_TIMEOUT = 5.0
+
+
+def main(argv: Sequence[str]) -> int:
+    try:
+        config = load(argv, os.environ)
+    except ConfigError as exc:
+        print(f"service-registrator discover: {exc}", file=sys.stderr)
+        return 2
+    setup_logging(config.log_level, config.log_format)
+    if config.once or config.command == "check":
+        return check(config) if config.command == "check" else once(config)
+    from agent.discover.app import Discover
+
+    return Discover(config).run()
+
+
+def read_routes(config: DiscoverConfig) -> RouteTable | None:
+    """The routes as etcd holds them now, every skipped key warned about; None (and one line) when etcd
+    cannot be read."""
+    try:
+        found, _ = Etcd.from_config(config, READ_TIMEOUT).read(prefixes=[config.backends_dir + "/"])
+    except (EtcdUnavailable, EtcdRequestError) as exc:
+        endpoints = ", ".join(map(str, config.etcd_endpoints))
+        print(f"service-registrator discover: cannot read etcd at {endpoints}: {exc}", file=sys.stderr)
+        return None
+    table = route_table(config.backends_dir, found)
+    for item in table.skipped:
+        log.warning("skipping %r: %s", item.key, item.reason)
+    return table
+
+
+def once(config: DiscoverConfig) -> int:
+    """--once: the configuration for the routes etcd holds now, on stdout."""
+    table = read_routes(config)
+    if table is None:
+        return 1
+    sys.stdout.write(render(table, config.bind))
+    return 0
+
+
+def check(config: DiscoverConfig) -> int:
+    """The settings are valid (or load() said otherwise); etcd answers; haproxy accepts the rendering."""
+    table = read_routes(config)
+    if table is None:
+        return 1
+    print(f"etcd: ok, {len(table.routes)} routes, {table.backend_count} backends, {len(table.skipped)} keys skipped "
+          f"under {config.backends_dir}/")
+    haproxy = Haproxy(config.haproxy_bin, config.haproxy_config)
+    reason = haproxy.check(render(table, config.bind))
+    if reason is not None:
+        print(f"haproxy: FAILED, {haproxy.version()} refuses the rendering: {reason}")
+        return 1
+    print(f"haproxy: ok, {haproxy.version()} accepts the rendering; configuration {config.haproxy_config}, "
+          f"listeners on {config.bind}")
+    return 0

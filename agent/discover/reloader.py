@@ -1,0 +1,133 @@
+"""`Reloader`: the one place that renders the routes and has haproxy load them.
+
+A change asks for a reload; the reloader gathers changes for the debounce window, renders, and reloads only
+when the text differs from what haproxy serves: a burst of container changes is one reload, at most one per
+window. A rendering haproxy refuses (`haproxy -c`, or the master at reload) is logged with its reason and not
+tried again until the routes change or SIGHUP asks; the last good configuration keeps serving."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Mapping
+
+import gevent
+import gevent.event
+
+from agent.discover import metrics
+from agent.discover.haproxy import Haproxy
+from agent.discover.render import render
+from agent.discover.routes import RouteTable, Skipped, route_table
+from agent.kv import KeyValue
+
+log = logging.getLogger(__name__)
+
+
+def changes(before: RouteTable, after: RouteTable) -> str:
+    """What a reload changes, for its log line: routes added, removed, and whose backends changed."""
+    old = {route.proxy: route for route in before.routes}
+    new = {route.proxy: route for route in after.routes}
+    parts = [f"added {name} ({len(new[name].backends)} backends)" for name in sorted(new.keys() - old.keys())]
+    parts += [f"removed {name}" for name in sorted(old.keys() - new.keys())]
+    parts += [f"changed {name} ({len(new[name].backends)} backends)" for name in sorted(old.keys() & new.keys())
+              if old[name] != new[name]]
+    return "; ".join(parts) or "no route changed"
+
+
+class Reloader:
+    def __init__(self, keys: Callable[[], Mapping[str, KeyValue]], haproxy: Haproxy, root: str, bind: str,
+                 debounce: float, sleep: Callable[[float], None] = gevent.sleep) -> None:
+        self._keys = keys
+        self._haproxy = haproxy
+        self._root = root
+        self._bind = bind
+        self._debounce = debounce
+        self._sleep = sleep
+        self._wanted = gevent.event.Event()
+        self._forced = False
+        self._refused: str | None = None  # the last rendering haproxy refused: not tried again unless forced
+        self._warned: set[Skipped] = set()
+        self.table = RouteTable((), ())
+        self.served: str | None = None  # the configuration haproxy runs
+        self.started = False
+
+    def request(self, force: bool = False) -> None:
+        """Ask for a reload (`force`: even when the rendering is unchanged or was refused)."""
+        self._forced = self._forced or force
+        self._wanted.set()
+
+    def start(self) -> None:
+        """Start haproxy on the current routes (on none, when haproxy refuses them)."""
+        table, text = self._render()
+        reason = self._haproxy.check(text)
+        if reason is not None:
+            self._refuse(text, reason)
+            table = RouteTable((), ())
+            text = render(table, self._bind)
+        self._haproxy.install(text)
+        self._haproxy.start()
+        self._serve(table, text)
+        self.started = True
+
+    def run(self) -> None:
+        while True:
+            self._wanted.wait()
+            self._sleep(self._debounce)
+            self._wanted.clear()
+            force, self._forced = self._forced, False
+            self.apply(force)
+
+    def apply(self, force: bool = False) -> str:
+        """Render, check, install and reload; the result: unchanged, refused, failed or ok."""
+        table, text = self._render()
+        if not force and text in (self.served, self._refused):
+            return "unchanged"
+        reason = self._haproxy.check(text)
+        if reason is not None:
+            self._refuse(text, reason)
+            return "refused"
+        began = time.monotonic()
+        self._haproxy.install(text)
+        if not self._haproxy.reload():
+            return self._fail(text)
+        log.info("haproxy reloaded in %.2fs: %d routes, %d backends; %s", time.monotonic() - began,
+                 len(table.routes), table.backend_count, changes(self.table, table))
+        self._serve(table, text)
+        return "ok"
+
+    def _render(self) -> tuple[RouteTable, str]:
+        table = route_table(self._root, self._keys().values())
+        self._warn(table.skipped)
+        return table, render(table, self._bind)
+
+    def _warn(self, skipped: tuple[Skipped, ...]) -> None:
+        """One warning per skipped key, as long as it stays skipped for the same reason."""
+        for item in skipped:
+            if item not in self._warned:
+                log.warning("skipping %r: %s", item.key, item.reason)
+        self._warned = set(skipped)
+        metrics.SKIPPED.set(len(skipped))
+
+    def _refuse(self, text: str, reason: str) -> None:
+        log.error("haproxy refused the new configuration, the last good one keeps serving: %s", reason)
+        metrics.RELOADS.labels("refused").inc()
+        self._refused = text
+
+    def _fail(self, text: str) -> str:
+        """The master could not load it (its ALERT lines say why): the old workers serve on; the file goes
+        back to what they run, so that a restart of haproxy runs it too."""
+        log.error("haproxy could not load the new configuration (see its ALERT lines); the last good one keeps "
+                  "serving")
+        metrics.RELOADS.labels("failed").inc()
+        self._refused = text
+        if self.served is not None:
+            self._haproxy.install(self.served)
+        return "failed"
+
+    def _serve(self, table: RouteTable, text: str) -> None:
+        self.table, self.served = table, text
+        metrics.RELOADS.labels("ok").inc()
+        metrics.ROUTES.set(len(table.routes))
+        metrics.BACKENDS.set(table.backend_count)
+        metrics.LAST_RELOAD.set_to_current_time()
+

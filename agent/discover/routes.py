@@ -1,0 +1,192 @@
+"""The routes of the backends layout (SPEC §4), read back from etcd for `service-registrator discover`:
+
+    <root>/<service>/<n>/<container> = "<ip>:<port>"        a backend of the route (service, n)
+    <root>/<service>/<n>/port        = "<container port>"   the route's listener port
+
+Pure. Everything read is untrusted (labels choose service names, anyone with write access chooses values):
+only ints, `ipaddress`-normalised addresses and identifiers reduced to haproxy's safe characters leave here,
+and every reason is one printable line.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from agent.escape import unescape_segment
+from agent.kv import KeyValue
+
+MOST_NUMBER = 10**6
+SERVICE_CHARS, SERVER_CHARS, SHOWN_CHARS = 48, 32, 60
+PORT_LEAF = "port"
+
+_NUMBER = re.compile(r"[1-9][0-9]{0,6}")
+_PORT = re.compile(r"[0-9]{1,5}")
+_ADDRESS = re.compile(r"(?:(?P<v4>[0-9.]{7,15})|\[(?P<v6>[0-9A-Fa-f:.]{2,45})\]):(?P<port>[0-9]{1,5})")
+_UNSAFE = re.compile(r"[^A-Za-z0-9_.:-]")
+
+
+@dataclass(frozen=True)
+class Backend:
+    server: str  # haproxy server identifier, unique within its route
+    address: str  # "1.2.3.4:80" or "[fd00::1]:80", normalised by the ipaddress module
+    key: str  # the etcd key it came from
+
+
+@dataclass(frozen=True)
+class Route:
+    service: str  # the service name as registered (unescaped): untrusted, for log lines only
+    number: int
+    port: int  # the listener port
+    proxy: str  # haproxy proxy identifier, unique in the table
+    backends: tuple[Backend, ...]  # sorted by server
+    port_key: str
+
+
+@dataclass(frozen=True)
+class Skipped:
+    key: str  # untrusted as read
+    reason: str  # one printable line
+
+
+@dataclass(frozen=True)
+class RouteTable:
+    routes: tuple[Route, ...]  # sorted by port
+    skipped: tuple[Skipped, ...]  # sorted by key
+
+    @property
+    def backend_count(self) -> int:
+        return sum(len(route.backends) for route in self.routes)
+
+
+@dataclass
+class _Group:
+    """Everything valid read for one route (service segment, n)."""
+
+    segment: str
+    number: int
+    port_kv: KeyValue | None = None
+    port: int = 0
+    backends: list[tuple[KeyValue, str]] = field(default_factory=list)
+
+    @property
+    def service(self) -> str:
+        return unescape_segment(self.segment)
+
+
+def identifier(text: str, cap: int) -> str:
+    """`text` as a haproxy proxy or server name: letters, digits, `-_.:` only, at most `cap` characters."""
+    return _UNSAFE.sub("_", text[:cap])
+
+
+def shown(text: str) -> str:
+    """Untrusted text quoted for a log line: printable, one line, short."""
+    return repr(text[:SHOWN_CHARS]) + ("..." if len(text) > SHOWN_CHARS else "")
+
+
+def parse_port(text: str) -> int | None:
+    """ASCII digits only (no sign, no space, no other script's digits), 1..65535."""
+    return int(text) if _PORT.fullmatch(text) and 0 < int(text) < 65536 else None
+
+
+def parse_address(text: str) -> str | None:
+    """`1.2.3.4:80` or `[fd00::1]:80`, normalised; None for anything else (hostnames, zones, extra text)."""
+    match = _ADDRESS.fullmatch(text)
+    port = parse_port(match["port"]) if match else None
+    if match is None or port is None:
+        return None
+    try:
+        address = ipaddress.ip_address(match["v4"] or match["v6"])
+    except ValueError:
+        return None
+    if address.is_unspecified or address.is_multicast or (match["v6"] and address.version != 6):
+        return None
+    return f"[{address}]:{port}" if address.version == 6 else f"{address}:{port}"
+
+
+def route_table(root: str, kvs: Iterable[KeyValue]) -> RouteTable:
+    """The routes under `root`, and every key not used with the reason why. The same key-values in any order
+    give an equal table."""
+    groups: dict[tuple[str, int], _Group] = {}
+    skipped: list[Skipped] = []
+    for kv in sorted(_latest(kvs).values(), key=lambda kv: kv.key):
+        problem = _place(root + "/", kv, groups)
+        if problem:
+            skipped.append(Skipped(kv.key, problem))
+    routes = tuple(_route(group) for group in _claims(groups.values(), skipped))
+    return RouteTable(routes, tuple(sorted(skipped, key=lambda item: item.key)))
+
+
+def _latest(kvs: Iterable[KeyValue]) -> dict[str, KeyValue]:
+    """One key-value per key (etcd never gives two; a careless caller might): the latest, by content on ties."""
+    latest: dict[str, KeyValue] = {}
+    for kv in sorted(kvs, key=lambda kv: (kv.mod_revision, kv.create_revision, kv.value, kv.lease)):
+        latest[kv.key] = kv
+    return latest
+
+
+def _place(prefix: str, kv: KeyValue, groups: dict[tuple[str, int], _Group]) -> str | None:
+    """Files `kv` in its group; the reason when it cannot be used."""
+    parts = kv.key[len(prefix):].split("/") if kv.key.startswith(prefix) else []
+    if len(parts) != 3 or not all(parts):
+        return "key is not <root>/<service>/<n>/<container or port>"
+    segment, number, leaf = parts
+    if not _NUMBER.fullmatch(number) or int(number) > MOST_NUMBER:
+        return f"route number {shown(number)} is not 1..{MOST_NUMBER}"
+    group = groups.setdefault((segment, int(number)), _Group(segment, int(number)))
+    if leaf == PORT_LEAF:
+        port = parse_port(kv.value)
+        if port is None:
+            return f"port {shown(kv.value)} is not 1..65535"
+        group.port_kv, group.port = kv, port
+        return None
+    address = parse_address(kv.value)
+    if address is None:
+        return f"value {shown(kv.value)} is not ip:port"
+    group.backends.append((kv, address))
+    return None
+
+
+def _claims(groups: Iterable[_Group], skipped: list[Skipped]) -> list[_Group]:
+    """The groups that get their listener port, in port order. A port is kept by the route whose port key was
+    created first (then: key order). A route without backends claims nothing (normal between writes)."""
+    ready: list[tuple[KeyValue, _Group]] = []
+    for group in groups:
+        if group.backends and group.port_kv is None:
+            reason = f"no valid port key for service {shown(group.service)} route {group.number}"
+            skipped.extend(Skipped(kv.key, reason) for kv, _ in group.backends)
+        elif group.backends and group.port_kv is not None:
+            ready.append((group.port_kv, group))
+    winners: dict[int, _Group] = {}
+    for port_kv, group in sorted(ready, key=lambda item: (item[0].create_revision, item[0].key)):
+        first = winners.setdefault(group.port, group)
+        if first is not group:
+            skipped.append(Skipped(port_kv.key, (
+                f"port {group.port} is already routed for service {shown(first.service)} route {first.number} "
+                f"(registered first); service {shown(group.service)} route {group.number} skipped")))
+    return [winners[port] for port in sorted(winners)]
+
+
+def _route(group: _Group) -> Route:
+    service = group.service
+    proxy = f"{identifier(service, SERVICE_CHARS)}-{group.number}-{group.port}"  # the port makes it unique
+    port_key = group.port_kv.key if group.port_kv else ""
+    return Route(service, group.number, group.port, proxy, _servers(group.backends), port_key)
+
+
+def _servers(backends: list[tuple[KeyValue, str]]) -> tuple[Backend, ...]:
+    """Server names unique within the route: a name already taken (two containers reduced to the same
+    identifier) gets `-2`, `-3`, ... in key order."""
+    taken: set[str] = set()
+    found = []
+    for kv, address in sorted(backends, key=lambda item: item[0].key):
+        base = identifier(unescape_segment(kv.key.rsplit("/", 1)[-1]), SERVER_CHARS)
+        server, count = base, 1
+        while server in taken:
+            count += 1
+            server = f"{base}-{count}"
+        taken.add(server)
+        found.append(Backend(server, address, kv.key))
+    return tuple(sorted(found, key=lambda backend: backend.server))

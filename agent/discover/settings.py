@@ -1,0 +1,144 @@
+"""`discover`'s settings, in the agent's style (flag > variable > default, one-line errors, exit 2): the
+agent's etcd connection settings and backends root, and haproxy's own."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import shutil
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from functools import partial
+from typing import Any
+
+from agent import __version__
+from agent.config import (
+    ConfigError,
+    Endpoint,
+    Setting,
+    add_flags,
+    connect_values,
+    connection_settings,
+    http_addr,
+    parse_settings,
+    raw_settings,
+)
+from agent.discover.render import bind_address
+from agent.layouts.backends import LAYOUT as BACKENDS
+
+COMMANDS = ("run", "check")
+MOST_DEBOUNCE = 60.0
+_DECIMAL = re.compile(r"[0-9]+(\.[0-9]+)?")
+
+
+@dataclass(frozen=True)
+class DiscoverConfig:
+    etcd_endpoints: tuple[Endpoint, ...]
+    etcd_cert: str | None
+    etcd_key: str | None
+    etcd_ca: str | None
+    etcd_user: str | None
+    etcd_password: str | None
+    log_level: str
+    log_format: str
+    backends_dir: str
+    haproxy_bin: str
+    haproxy_config: str
+    bind: str
+    debounce: float
+    http_addr: tuple[str, int] | None
+    command: str = "run"
+    once: bool = False
+
+    def __repr__(self) -> str:  # never print the password
+        return f"DiscoverConfig(etcd={[str(e) for e in self.etcd_endpoints]}, backends={self.backends_dir!r})"
+
+
+def _not_empty(name: str, text: str) -> str:
+    if not text.strip():
+        raise ConfigError(f"{name}: expected a value, got {text!r}")
+    return text.strip()
+
+
+def _config_path(text: str) -> str:
+    path = _not_empty("EC_REGISTRATOR_HAPROXY_CONFIG", text)
+    if path.endswith("/"):
+        raise ConfigError(f"EC_REGISTRATOR_HAPROXY_CONFIG: expected a file path, got {text!r}")
+    return os.path.abspath(path)
+
+
+def _bind(text: str) -> str:
+    try:
+        return bind_address(text.strip()).strip("[]")
+    except ValueError:
+        raise ConfigError(f"EC_REGISTRATOR_DISCOVER_BIND: expected an IP address such as 127.0.0.1, 0.0.0.0 or ::, "
+                          f"got {text!r}") from None
+
+
+def _debounce(text: str) -> float:
+    if not (text.isascii() and _DECIMAL.fullmatch(text.strip())) or float(text) > MOST_DEBOUNCE:
+        raise ConfigError(f"EC_REGISTRATOR_DISCOVER_DEBOUNCE: expected seconds from 0 to {MOST_DEBOUNCE:g}, such as "
+                          f"0.5, got {text!r}")
+    return float(text)
+
+
+OWN = (
+    Setting("haproxy_bin", "--haproxy-bin", "EC_REGISTRATOR_HAPROXY_BIN", "haproxy",
+            "haproxy executable (a name on PATH or a path)", partial(_not_empty, "EC_REGISTRATOR_HAPROXY_BIN")),
+    Setting("haproxy_config", "--haproxy-config", "EC_REGISTRATOR_HAPROXY_CONFIG",
+            "/run/service-registrator/haproxy.cfg", "the configuration file written for haproxy (its folder is "
+            "created; the master socket is this path with .sock)", _config_path),
+    Setting("bind", "--bind", "EC_REGISTRATOR_DISCOVER_BIND", "127.0.0.1",
+            "address every route listens on (0.0.0.0 or :: for every interface)", _bind),
+    Setting("debounce", "--debounce", "EC_REGISTRATOR_DISCOVER_DEBOUNCE", "0.5",
+            "seconds changes are gathered before one reload", _debounce),
+    Setting("http_addr", "--http-addr", "EC_REGISTRATOR_DISCOVER_HTTP_ADDR", "0.0.0.0:9480",
+            "address of /metrics, /healthz, /readyz; empty = off", partial(http_addr,
+                                                                           "EC_REGISTRATOR_DISCOVER_HTTP_ADDR")),
+)
+
+
+def settings() -> tuple[Setting, ...]:
+    backends_dir = next(setting for setting in BACKENDS.settings if setting.name == "backends_dir")
+    return (*connection_settings(), backends_dir, *OWN)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="service-registrator discover",
+        description="Routes traffic with haproxy from the backends layout: a TCP listener on <bind>:<port> for "
+        "every B/<service>/<n>, balancing over the addresses registered under it. Reads (and watches) the "
+        "whole backends root.",
+        epilog="Signals: SIGTERM or SIGINT stop haproxy and exit 0; SIGHUP renders and reloads again.")
+    parser.add_argument("command", nargs="?", choices=COMMANDS, default="run",
+                        help="run (default): follow etcd and keep haproxy routing; check: validate the settings, "
+                        "read etcd, have haproxy check the rendering, say what was found")
+    parser.add_argument("--version", action="version", version=f"service-registrator {__version__}")
+    parser.add_argument("--once", action="store_true", help="print the haproxy configuration to stdout and exit")
+    add_flags(parser, settings())
+    return parser
+
+
+def load(argv: Sequence[str], environ: Mapping[str, str]) -> DiscoverConfig:
+    flags = vars(build_parser().parse_args(list(argv)))
+    values: dict[str, Any] = parse_settings(settings(), raw_settings(flags, environ, settings()))
+    connect_values(values)
+    config = DiscoverConfig(**values, command=str(flags["command"]), once=bool(flags["once"]))
+    if not config.once:
+        _check_haproxy(config)
+    return config
+
+
+def _check_haproxy(config: DiscoverConfig) -> None:
+    """What running haproxy needs: its executable, and a folder the configuration can be written in."""
+    if shutil.which(config.haproxy_bin) is None:
+        raise ConfigError(f"EC_REGISTRATOR_HAPROXY_BIN: expected an haproxy executable, {config.haproxy_bin!r} "
+                          "was not found")
+    folder = os.path.dirname(config.haproxy_config)
+    try:
+        os.makedirs(folder, exist_ok=True)
+    except OSError as exc:
+        raise ConfigError(f"EC_REGISTRATOR_HAPROXY_CONFIG: cannot create {folder} ({exc.strerror})") from None
+    if not os.access(folder, os.W_OK):
+        raise ConfigError(f"EC_REGISTRATOR_HAPROXY_CONFIG: cannot write in {folder}")

@@ -1,0 +1,61 @@
+"""`service-registrator status`: read the whole registry once, print the hosts and the anomalies; exit 0 when
+there are none, 1 when there are (or etcd cannot be read), 2 on a bad setting."""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from collections.abc import Sequence
+
+import requests
+
+from agent.config import ConfigError
+from agent.etcd import Etcd
+from agent.etcderrors import EtcdError, LeaseNotFound
+from agent.kv import LeaseInfo
+from agent.logs import setup_logging
+from agent.status.report import Report, build_report, leases_to_ask, printable, render_json, render_text
+from agent.status.settings import StatusConfig, load
+
+log = logging.getLogger(__name__)
+
+TIMEOUT = 5.0
+PROG = "service-registrator status"
+# what reading may raise besides etcd's own errors: an answer that is not etcd's (not JSON, fields missing)
+UNREADABLE = (EtcdError, requests.RequestException, ValueError, KeyError, TypeError)
+
+
+def main(argv: Sequence[str]) -> int:
+    try:
+        config = load(argv, os.environ)
+    except ConfigError as exc:
+        print(f"{PROG}: {exc}", file=sys.stderr)
+        return 2
+    setup_logging(config.log_level, config.log_format)
+    try:
+        report = read_report(config)
+    except UNREADABLE as exc:
+        log.debug("reading etcd failed", exc_info=True)
+        endpoints = ",".join(str(endpoint) for endpoint in config.etcd_endpoints)
+        print(f"{PROG}: cannot read etcd at {endpoints}: {printable(str(exc) or exc.__class__.__name__)}",
+              file=sys.stderr)
+        return 1
+    print(render_json(report) if config.json else render_text(report), flush=True)
+    return 1 if report.anomalies else 0
+
+
+def read_report(config: StatusConfig) -> Report:
+    """Every key under both roots at one revision, then the lease of every marker."""
+    etcd = Etcd.from_config(config, TIMEOUT)
+    kvs, revision = etcd.read(prefixes=[config.etcd_dir + "/", config.backends_dir + "/"])
+    leases = {lease: lease_info(etcd, lease) for lease in sorted(leases_to_ask(config.etcd_dir, kvs))}
+    log.debug("read %d keys at revision %d and %d leases", len(kvs), revision, len(leases))
+    return build_report(config.etcd_dir, config.backends_dir, kvs, leases, revision)
+
+
+def lease_info(etcd: Etcd, lease: int) -> LeaseInfo:
+    try:
+        return etcd.lease_info(lease)
+    except LeaseNotFound:
+        return LeaseInfo(0, -1)

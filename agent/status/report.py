@@ -1,0 +1,288 @@
+"""What the registry holds, host by host, and what looks wrong in it: pure, from keys read at one revision.
+
+`P` is the ec root, `B` the backends root, `H` an (escaped) host segment, `I` a container id.
+
+Hosts are every `H` with a marker `P/agents/H` and every `H` seen in `P/hosts/H/…` or `P/H/…` (`H` not one of
+the reserved words). A host's lease is the one its marker names (for a marker that is not ours, the one the
+marker key is on); a host whose marker is ours and names lease 0 is a TTL-0 host.
+
+Anomalies, each reported once per key:
+
+- `unleased`: a key on no lease that is not a key of a TTL-0 host: it never expires, and no agent will ever
+  remove it. A TTL-0 host's keys are its marker, everything under `P/hosts/H/` and `P/H/`, the keys under
+  `P/containers/I/` and `P/labels/*/I` of every container its host index names (or whose `P/containers/I/host`
+  names it), the backends keys its marker records (`keys`), and the `port` key of each group those lie in.
+  The rule is the same whether or not any host uses a lease: a key on no lease belonging to no host is one.
+- `dangling-index`: `P/hosts/H/<name>`, `P/H/<name>` or `P/labels/<label>/I` naming a container with no key
+  under `P/containers/I/`.
+- `lease-gone`: a marker naming a lease that etcd no longer has.
+- `no-marker`: a host with keys under `P/hosts/H/` or `P/H/` but no marker.
+- `bad-marker`: a marker whose value is not an agent marker (JSON with state, lease, started, version).
+
+Routes of a host are its backends keys `B/<service>/<n>/<container>` (not the shared `port` keys): those on
+its lease as read (the same revision as everything else), or, for a TTL-0 host, those its marker records.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from agent.config import RESERVED_HOSTS
+from agent.escape import unescape_segment
+from agent.kv import KeyValue, LeaseInfo
+from agent.marker import StoredMarker
+
+RUNNING_STATES = ("running", "stopped")
+NO_MARKER, UNREADABLE = "no marker", "unreadable"
+UNLEASED, DANGLING, LEASE_GONE, MISSING_MARKER, BAD_MARKER = (
+    "unleased", "dangling-index", "lease-gone", "no-marker", "bad-marker")
+COLUMNS = ("HOST", "STATE", "VERSION", "STARTED", "LEASE", "TTL LEFT", "CONTAINERS", "ROUTES")
+
+
+@dataclass(frozen=True)
+class HostRow:
+    host: str  # unescaped
+    state: str  # running, stopped, "no marker" or "unreadable"
+    version: str  # "" when unknown
+    started: str  # "" when unknown
+    lease: int  # 0: none
+    seconds_left: int | None  # -1: the lease is gone; None: no lease
+    containers: int  # entries of P/hosts/H/
+    routes: int  # backends keys B/<service>/<n>/<container> of this host
+
+
+@dataclass(frozen=True)
+class Anomaly:
+    kind: str
+    key: str
+    detail: str
+
+
+@dataclass(frozen=True)
+class Report:
+    revision: int
+    hosts: tuple[HostRow, ...]
+    anomalies: tuple[Anomaly, ...]
+
+    def to_json(self) -> dict[str, Any]:
+        return {"revision": self.revision, "hosts": [asdict(row) for row in self.hosts],
+                "anomalies": [asdict(anomaly) for anomaly in self.anomalies]}
+
+
+@dataclass(frozen=True)
+class MarkerFields:
+    """What a marker declares; `readable` is False when its value is not an agent marker."""
+
+    readable: bool
+    lease: int
+    state: str = UNREADABLE
+    started: str = ""
+    version: str = ""
+    keys: tuple[str, ...] = ()
+
+
+def marker_fields(kv: KeyValue) -> MarkerFields:
+    stored = StoredMarker.decode(kv.value)
+    try:
+        fields = json.loads(kv.value)
+    except ValueError:
+        fields = None
+    lease = fields.get("lease") if isinstance(fields, dict) else None
+    if stored.state is None or not isinstance(lease, int) or isinstance(lease, bool) or lease < 0:
+        return MarkerFields(False, kv.lease)
+    assert isinstance(fields, dict)
+    return MarkerFields(True, lease, stored.state, str(fields.get("started") or ""),
+                        str(fields.get("version") or ""), stored.keys)
+
+
+@dataclass
+class Registry:
+    """The keys read, sorted by what they are."""
+
+    ec_root: str
+    backends_root: str
+    kvs: Sequence[KeyValue]
+    markers: dict[str, KeyValue] = field(default_factory=dict)  # by host segment
+    host_keys: dict[str, list[KeyValue]] = field(default_factory=dict)  # under P/hosts/H/ and P/H/, by segment
+    indexes: dict[str, dict[str, str]] = field(default_factory=dict)  # P/hosts/H/<name>, P/H/<name>: key -> I
+    listed: dict[str, int] = field(default_factory=dict)  # P/hosts/H/<name> entries by segment
+    label_indexes: dict[str, str] = field(default_factory=dict)  # P/labels/<label>/I: key -> I
+    container_keys: dict[str, list[str]] = field(default_factory=dict)  # keys under P/containers/I/, by I
+    container_hosts: dict[str, str] = field(default_factory=dict)  # P/containers/I/host, by I
+    routes: dict[str, KeyValue] = field(default_factory=dict)  # B/<service>/<n>/<container>
+    ports: dict[str, KeyValue] = field(default_factory=dict)  # B/<service>/<n>/port, by group B/<service>/<n>
+
+    @classmethod
+    def of(cls, ec_root: str, backends_root: str, kvs: Sequence[KeyValue]) -> Registry:
+        registry = cls(ec_root, backends_root, kvs)
+        for kv in kvs:
+            if kv.key.startswith(ec_root + "/"):
+                registry._add_ec(kv, kv.key[len(ec_root) + 1:].split("/"))
+            elif kv.key.startswith(backends_root + "/"):
+                registry._add_backends(kv, kv.key[len(backends_root) + 1:].split("/"))
+        return registry
+
+    def _add_ec(self, kv: KeyValue, parts: list[str]) -> None:
+        head = parts[0]
+        if head == "agents" and len(parts) == 2:
+            self.markers[parts[1]] = kv
+        elif head == "hosts" and len(parts) >= 3:
+            self._add_host_key(parts[1], kv, len(parts) == 3, listed=True)
+        elif head == "containers" and len(parts) >= 3:
+            self.container_keys.setdefault(parts[1], []).append(kv.key)
+            if parts[2:] == ["host"]:
+                self.container_hosts[parts[1]] = kv.value
+        elif head == "labels" and len(parts) == 3:
+            self.label_indexes[kv.key] = parts[2]
+        elif head not in RESERVED_HOSTS and len(parts) >= 2:
+            self._add_host_key(head, kv, len(parts) == 2, listed=False)
+
+    def _add_host_key(self, segment: str, kv: KeyValue, index: bool, listed: bool) -> None:
+        self.host_keys.setdefault(segment, []).append(kv)
+        if index:
+            self.indexes.setdefault(segment, {})[kv.key] = kv.value
+            self.listed[segment] = self.listed.get(segment, 0) + listed
+
+    def _add_backends(self, kv: KeyValue, parts: list[str]) -> None:
+        if len(parts) != 3:
+            return
+        if parts[2] == "port":
+            self.ports[kv.key.rsplit("/", 1)[0]] = kv
+        else:
+            self.routes[kv.key] = kv
+
+    def marker_key(self, segment: str) -> str:
+        return f"{self.ec_root}/agents/{segment}"
+
+    def segments(self) -> set[str]:
+        return set(self.markers) | set(self.host_keys)
+
+    def host_containers(self, segment: str) -> set[str]:
+        """The containers a host's index names, and those whose `P/containers/I/host` names the host."""
+        name = unescape_segment(segment)
+        named = set((self.indexes.get(segment) or {}).values())
+        return named | {cid for cid, host in self.container_hosts.items() if host == name}
+
+    def ttl0_keys(self, segment: str, fields: MarkerFields) -> set[str]:
+        """Every key of a TTL-0 host (see the module docstring)."""
+        keys = {self.marker_key(segment)} | {kv.key for kv in self.host_keys.get(segment, [])}
+        ids = self.host_containers(segment)
+        for cid in ids:
+            keys.update(self.container_keys.get(cid, []))
+        keys.update(key for key, cid in self.label_indexes.items() if cid in ids)
+        recorded = {key for key in fields.keys if key.startswith(self.backends_root + "/")}
+        groups = {key.rsplit("/", 1)[0] for key in recorded}
+        return keys | recorded | {self.ports[group].key for group in groups if group in self.ports}
+
+
+def leases_to_ask(ec_root: str, kvs: Iterable[KeyValue]) -> set[int]:
+    """The lease of every marker (what `build_report` needs to know about): ask etcd for each."""
+    prefix = ec_root + "/agents/"
+    return {marker_fields(kv).lease for kv in kvs if kv.key.startswith(prefix) and "/" not in kv.key[len(prefix):]
+            } - {0}
+
+
+def build_report(ec_root: str, backends_root: str, kvs: Sequence[KeyValue], leases: Mapping[int, LeaseInfo],
+                 revision: int) -> Report:
+    """The report of the keys `kvs` read under both roots at `revision`; `leases` holds what etcd said of each
+    marker's lease (a lease missing from it counts as gone)."""
+    registry = Registry.of(ec_root, backends_root, kvs)
+    fields = {segment: marker_fields(kv) for segment, kv in registry.markers.items()}
+    rows = tuple(sorted((host_row(registry, segment, fields.get(segment), leases) for segment in registry.segments()),
+                        key=lambda row: row.host))
+    anomalies = [*unleased(registry, fields), *dangling(registry), *marker_anomalies(registry, fields, leases)]
+    return Report(revision, rows, tuple(sorted(set(anomalies), key=lambda item: (item.kind, item.key, item.detail))))
+
+
+def host_row(registry: Registry, segment: str, fields: MarkerFields | None,
+             leases: Mapping[int, LeaseInfo]) -> HostRow:
+    name, containers = unescape_segment(segment), registry.listed.get(segment, 0)
+    if fields is None:
+        return HostRow(name, NO_MARKER, "", "", 0, None, containers, 0)
+    left = None if fields.lease == 0 else seconds_left(leases.get(fields.lease))
+    return HostRow(name, fields.state, fields.version, fields.started, fields.lease, left, containers,
+                   len(routes_of(registry, fields)))
+
+
+def seconds_left(info: LeaseInfo | None) -> int:
+    return info.remaining if info is not None and info.alive else -1
+
+
+def routes_of(registry: Registry, fields: MarkerFields) -> set[str]:
+    if fields.lease:
+        return {key for key, kv in registry.routes.items() if kv.lease == fields.lease}
+    return {key for key in fields.keys if key in registry.routes}
+
+
+def unleased(registry: Registry, fields: Mapping[str, MarkerFields]) -> list[Anomaly]:
+    owned: set[str] = set()
+    for segment, declared in fields.items():
+        if declared.readable and declared.lease == 0:
+            owned |= registry.ttl0_keys(segment, declared)
+    return [Anomaly(UNLEASED, kv.key, "on no lease and no TTL-0 host's key: it never expires")
+            for kv in registry.kvs if kv.lease == 0 and kv.key not in owned]
+
+
+def dangling(registry: Registry) -> list[Anomaly]:
+    containers = f"{registry.ec_root}/containers/"
+    found = []
+    named = [*registry.label_indexes.items(), *(item for keys in registry.indexes.values() for item in keys.items())]
+    for key, cid in named:
+        if cid not in registry.container_keys:
+            found.append(Anomaly(DANGLING, key, f"names container {cid}, but {containers}{cid}/ holds no key"))
+    return found
+
+
+def marker_anomalies(registry: Registry, fields: Mapping[str, MarkerFields],
+                     leases: Mapping[int, LeaseInfo]) -> list[Anomaly]:
+    found = []
+    for segment, declared in fields.items():
+        key, name = registry.marker_key(segment), unescape_segment(segment)
+        if not declared.readable:
+            found.append(Anomaly(BAD_MARKER, key, f"host {name}: not an agent marker (JSON with state, lease, "
+                                                  "started, version)"))
+        if declared.lease and seconds_left(leases.get(declared.lease)) < 0:
+            found.append(Anomaly(LEASE_GONE, key, f"host {name}: its lease {declared.lease:x} is gone"))
+    for segment in set(registry.host_keys) - set(fields):
+        count = len(registry.host_keys[segment])
+        found.append(Anomaly(MISSING_MARKER, registry.marker_key(segment),
+                             f"host {unescape_segment(segment)} has {count} index key{'s' * (count != 1)} "
+                             "but no marker"))
+    return found
+
+
+# -- output ------------------------------------------------------------------------------------------
+
+
+def printable(text: str) -> str:
+    """`text` with every non-printable character escaped (`\\n`, `\\x1b`, `\\u2028`…): a hostile key or host
+    name cannot start a line of its own or move the cursor."""
+    return "".join(char if char.isprintable() else char.encode("unicode_escape").decode("ascii") for char in text)
+
+
+def row_cells(row: HostRow) -> tuple[str, ...]:
+    if row.seconds_left is None:
+        left = "-"
+    else:
+        left = "gone" if row.seconds_left < 0 else f"{row.seconds_left}s"
+    return (printable(row.host) or '""', row.state, printable(row.version) or "-", printable(row.started) or "-",
+            f"{row.lease:x}" if row.lease else "-", left, str(row.containers), str(row.routes))
+
+
+def render_text(report: Report) -> str:
+    """The table of hosts, then "no anomalies" or one line per anomaly."""
+    table = [COLUMNS, *(row_cells(row) for row in report.hosts)]
+    widths = [max(len(line[column]) for line in table) for column in range(len(COLUMNS))]
+    lines = ["  ".join(cell.ljust(width) for cell, width in zip(line, widths, strict=True)).rstrip()
+             for line in table]
+    count = len(report.anomalies)
+    lines.append(f"{count} anomal{'ies' if count != 1 else 'y'}:" if count else "no anomalies")
+    lines.extend(f"  {item.kind}  {printable(item.key)}  {printable(item.detail)}" for item in report.anomalies)
+    return "\n".join(lines)
+
+
+def render_json(report: Report) -> str:
+    return json.dumps(report.to_json(), ensure_ascii=False, indent=1)

@@ -1,0 +1,76 @@
+"""`status`'s settings, in the agent's style (flag > variable > default, one-line errors, exit 2): the agent's
+etcd connection settings, the ec root, the backends root, and `--json`."""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from agent import __version__
+from agent.config import (
+    SETTINGS,
+    ConfigError,
+    Endpoint,
+    Setting,
+    add_flags,
+    connect_values,
+    connection_settings,
+    nested,
+    parse_settings,
+    raw_settings,
+)
+from agent.layouts.backends import LAYOUT as BACKENDS
+
+
+@dataclass(frozen=True)
+class StatusConfig:
+    etcd_endpoints: tuple[Endpoint, ...]
+    etcd_cert: str | None
+    etcd_key: str | None
+    etcd_ca: str | None
+    etcd_user: str | None
+    etcd_password: str | None = field(repr=False)
+    log_level: str
+    log_format: str
+    etcd_dir: str
+    backends_dir: str
+    json: bool = False
+
+
+def settings() -> tuple[Setting, ...]:
+    """The connection settings, then the ec root (EC_REGISTRATOR_ETCD_DIR) and the backends root."""
+    etcd_dir = next(setting for setting in SETTINGS if setting.name == "etcd_dir")
+    backends_dir = next(setting for setting in BACKENDS.settings if setting.name == "backends_dir")
+    return (*connection_settings(), etcd_dir, backends_dir)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="service-registrator status",
+        description="Reads the WHOLE registry once (every key under the ec and backends roots, at one revision, "
+        "and the lease of every agent marker) and prints one row per host, then what looks wrong: keys on no "
+        "lease, index keys naming a missing container, markers whose lease is gone, hosts without a marker. "
+        "An operator's command, not the per-host agent: its cost grows with the fleet.",
+        epilog="Exit status: 0 no anomalies, 1 anomalies found or etcd unreadable, 2 a bad setting.")
+    parser.add_argument("--version", action="version", version=f"service-registrator {__version__}")
+    parser.add_argument("--json", action="store_true",
+                        help='print one JSON document {"revision", "hosts", "anomalies"} instead of the table')
+    add_flags(parser, settings())
+    return parser
+
+
+def load(argv: Sequence[str], environ: Mapping[str, str]) -> StatusConfig:
+    flags = vars(build_parser().parse_args(list(argv)))
+    values: dict[str, Any] = parse_settings(settings(), raw_settings(flags, environ, settings()))
+    connect_values(values)
+    _check_apart(values["etcd_dir"], values["backends_dir"])
+    return StatusConfig(**values, json=bool(flags["json"]))
+
+
+def _check_apart(ec_root: str, backends_root: str) -> None:
+    """Nested roots would read one layout's keys as the other's (a backends service as an ec host)."""
+    if nested(ec_root, backends_root):
+        raise ConfigError(f"EC_REGISTRATOR_BACKENDS_DIR: expected a root apart from EC_REGISTRATOR_ETCD_DIR, got "
+                          f"{backends_root!r} and {ec_root!r}")

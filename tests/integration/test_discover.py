@@ -1,0 +1,234 @@
+"""`discover` with the real haproxy: real containers registered by two agents with their own host names, a TCP
+client on loopback, reloads under traffic, etcd stopped and restarted, hostile keys, settings and signals."""
+
+from __future__ import annotations
+
+import signal
+import socket
+import socketserver
+import threading
+import uuid
+from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import docker
+
+from tests.conftest import RUN_ID, TEST_LABEL
+from tests.support.discover import ask, replies, run_discover
+from tests.support.etcdclient import EtcdClient
+from tests.support.servers import free_port
+from tests.support.waiting import wait_until
+
+SETTINGS = {"LAYOUTS": "backends", "HOST_IP": "127.0.0.1"}
+
+
+def echo(port: int, reply: str) -> dict:
+    """Options of a container that answers every connection on `port` with `reply`, published on loopback."""
+    return {"command": f"nc -ll -p {port} -e echo {reply}", "ports": {f"{port}/tcp": ("127.0.0.1", None)}}
+
+
+@contextmanager
+def loopback_server(reply: str) -> Iterator[int]:
+    """A TCP server in the test that answers `reply`; its port."""
+
+    class Answer(socketserver.BaseRequestHandler):
+        def handle(self) -> None:
+            self.request.sendall(reply.encode() + b"\n")
+
+    server = socketserver.ThreadingTCPServer(("127.0.0.1", 0), Answer)
+    server.daemon_threads = True
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield server.server_address[1]
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+class Traffic:
+    """Requests in a loop on a thread of the test, counting each reply (`refused`, `failed: …` included)."""
+
+    def __init__(self, port: int) -> None:
+        self.port = port
+        self.seen: Counter[str] = Counter()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, daemon=True)
+
+    def __enter__(self) -> Traffic:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join(10)
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            self.seen[ask(self.port)] += 1
+
+
+def test_two_agents_route_and_a_stopped_container_leaves_rotation(agents, containers, second_dockerd, discovers,
+                                                                   etcd, root):
+    port, service = free_port(), f"echo{uuid.uuid4().hex[:6]}"
+    one = containers.run(labels={"SERVICE_NAME": service}, **echo(port, "one"))
+    other = docker.DockerClient(base_url=second_dockerd.url, version="auto")
+    two = other.containers.run("srtest/busybox:latest", detach=True, labels={"SERVICE_NAME": service,
+                               TEST_LABEL: RUN_ID}, **echo(port, "two"))
+    try:
+        agents.start("host-a", root, BACKENDS_DIR=root + "-b", **SETTINGS).wait_running(etcd)
+        agents.start("host-b", root, docker_url=second_dockerd.url, BACKENDS_DIR=root + "-b", **SETTINGS)
+        discover = discovers.start(root + "-b")
+        discover.wait_started()
+        wait_until(lambda: replies(port) == {"one", "two"}, timeout=20, what="both containers in rotation")
+
+        one_address = etcd.get(f"{root}-b/{service}/1/{one.id[:12]}").value
+        one.stop(timeout=1)
+        wait_until(lambda: one_address not in discover.config.read_text(), timeout=10,
+                   what="the stopped container out of haproxy's configuration")
+        assert replies(port) == {"two"}
+        assert f"server {two.id[:12]} " in discover.config.read_text()
+    finally:
+        two.remove(force=True)
+
+
+def test_no_connection_refused_across_reloads(agents, containers, discovers, etcd, root):
+    port, service = free_port(), f"steady{uuid.uuid4().hex[:6]}"
+    containers.run(labels={"SERVICE_NAME": service}, **echo(port, "a"))
+    containers.run(labels={"SERVICE_NAME": service}, **echo(port, "b"))
+    agents.start("reload-host", root, BACKENDS_DIR=root + "-b", **SETTINGS).wait_running(etcd)
+    discover = discovers.start(root + "-b")
+    discover.wait_started()
+    wait_until(lambda: replies(port) == {"a", "b"}, timeout=20, what="both backends in rotation")
+
+    with Traffic(port) as traffic:
+        other_port = free_port()
+        coming = containers.run(labels={"SERVICE_NAME": service + "x"}, **echo(other_port, "c"))
+        wait_until(lambda: ask(other_port) == "c", timeout=15, what="a second route added by a reload")
+        coming.remove(force=True)
+        for count in range(discover.reloads() + 1, discover.reloads() + 4):
+            discover.signal(signal.SIGHUP)
+            discover.wait_reloads(count)
+    assert discover.reloads() >= 4
+    assert set(traffic.seen) == {"a", "b"}, traffic.seen
+    print(f"{sum(traffic.seen.values())} requests across {discover.reloads()} reloads: {dict(traffic.seen)}")
+
+
+def test_etcd_away_keeps_the_routes_then_they_follow_again(own_etcd, discovers, root):
+    etcd = EtcdClient(own_etcd.url)
+    first_port, second_port = free_port(), free_port()
+    with loopback_server("first") as first, loopback_server("second") as second:
+        etcd.put(f"{root}/first/1/port", str(first_port))
+        etcd.put(f"{root}/first/1/aaaaaaaaaaaa", f"127.0.0.1:{first}")
+        discover = discovers.start(root, etcd_url=own_etcd.url)
+        discover.wait_started()
+        wait_until(lambda: ask(first_port) == "first", what="the first route")
+        served = discover.config.read_text()
+
+        own_etcd.kill()
+        wait_until(lambda: "interrupted" in discover.log(), timeout=20, what="discover to lose its watch")
+        assert replies(first_port, 4) == {"first"}
+        assert discover.config.read_text() == served
+        own_etcd.start(f"{own_etcd.name}={own_etcd.peer_url}")
+        own_etcd.wait_ready()
+
+        etcd.put(f"{root}/second/1/port", str(second_port))
+        etcd.put(f"{root}/second/1/bbbbbbbbbbbb", f"127.0.0.1:{second}")
+        wait_until(lambda: ask(second_port) == "second", timeout=15, what="the route added after etcd's return")
+        assert ask(first_port) == "first"
+        assert discover.process.poll() is None
+
+
+HOSTILE_SERVICES = ["evil\n    server x 6.6.6.6:1", "#comment", "with space", 'quo"te', "x" * 3000, "ünïcødé",
+                    "%0Anewline", "}{"]
+
+
+def test_hostile_keys_are_skipped_and_cannot_add_a_line(discovers, etcd, root):
+    with loopback_server("good") as backend:
+        port = free_port()
+        etcd.put(f"{root}/good/1/port", str(port))
+        etcd.put(f"{root}/good/1/aaaaaaaaaaaa", f"127.0.0.1:{backend}")
+        for service in HOSTILE_SERVICES:
+            etcd.put(f"{root}/{service}/1/port", str(free_port()))
+            etcd.put(f"{root}/{service}/1/cccccccccccc", f"127.0.0.1:{backend}")
+        bad = {f"{root}/good/1/dddddddddddd": "127.0.0.1:80\n    server evil 6.6.6.6:1",
+               f"{root}/good/1/eeeeeeeeeeee": "host.example:80", f"{root}/bad/1/port": "80 # x",
+               f"{root}/bad/1/ffffffffffff": "127.0.0.1:99999", f"{root}/too/deep/1/x": "127.0.0.1:1"}
+        for key, value in bad.items():
+            etcd.put(key, value)
+        discover = discovers.start(root)
+        discover.wait_started()
+        wait_until(lambda: ask(port) == "good", what="the good route")
+        text = discover.config.read_text()
+        servers = [line.split() for line in text.splitlines() if line.strip().startswith("server ")]
+        assert {words[2] for words in servers} == {f"127.0.0.1:{backend}"}
+        assert len(servers) == 1 + len(HOSTILE_SERVICES)
+        assert not [line for line in text.splitlines() if line.startswith(("#comment", "}", "%"))]
+        for key in bad:
+            assert discover.log().count(f"skipping {key!r}") == 1, key
+        listeners = [line for line in text.splitlines() if line.strip().startswith("bind ")]
+        assert len(listeners) == 1 + len(HOSTILE_SERVICES)
+
+
+def test_two_services_claiming_one_port_first_keeps_it(discovers, etcd, root):
+    with loopback_server("first") as first, loopback_server("second") as second:
+        port = free_port()
+        etcd.put(f"{root}/early/1/port", str(port))
+        etcd.put(f"{root}/early/1/aaaaaaaaaaaa", f"127.0.0.1:{first}")
+        etcd.put(f"{root}/late/1/port", str(port))
+        etcd.put(f"{root}/late/1/bbbbbbbbbbbb", f"127.0.0.1:{second}")
+        discover = discovers.start(root)
+        discover.wait_started()
+        wait_until(lambda: ask(port) == "first", what="the route registered first")
+        assert replies(port) == {"first"}
+        warnings = [line for line in discover.log().splitlines() if f"{root}/late/1/port" in line]
+        assert len(warnings) == 1 and "'early'" in warnings[0] and "'late'" in warnings[0]
+
+
+def test_once_check_and_bad_settings(discovers, etcd, root):
+    etcd.put(f"{root}/web/1/port", "18080")
+    etcd.put(f"{root}/web/1/aaaaaaaaaaaa", "127.0.0.1:31000")
+    env = discovers.environment(root)
+    once = run_discover(env, "--once")
+    assert once.returncode == 0, once.stderr
+    assert "bind 127.0.0.1:18080" in once.stdout and "127.0.0.1:31000" in once.stdout
+    check = run_discover(env, "check")
+    assert check.returncode == 0, check.stderr
+    assert "haproxy: ok" in check.stdout and "1 routes, 1 backends" in check.stdout
+    for name, value in (("DISCOVER_DEBOUNCE", "soon"), ("DISCOVER_BIND", "localhost"), ("HAPROXY_BIN", "/nope"),
+                        ("ETCD_HOSTS", "nope")):
+        bad = run_discover({**env, f"EC_REGISTRATOR_{name}": value})
+        assert bad.returncode == 2, (name, bad.stderr)
+        assert bad.stderr.count("\n") == 1 and f"EC_REGISTRATOR_{name}" in bad.stderr, bad.stderr
+    away = run_discover({**env, "EC_REGISTRATOR_ETCD_HOSTS": f"127.0.0.1:{free_port()}"}, "--once")
+    assert away.returncode == 1 and "cannot read etcd" in away.stderr and "Traceback" not in away.stderr
+
+
+def test_sigterm_stops_haproxy_and_a_taken_port_keeps_the_old_configuration(discovers, etcd, root):
+    with loopback_server("kept") as backend:
+        port = free_port()
+        etcd.put(f"{root}/kept/1/port", str(port))
+        etcd.put(f"{root}/kept/1/aaaaaaaaaaaa", f"127.0.0.1:{backend}")
+        discover = discovers.start(root)
+        discover.wait_started()
+        wait_until(lambda: ask(port) == "kept", what="the first route")
+        served = discover.config.read_text()
+        with socket.socket() as squatter:
+            squatter.bind(("127.0.0.1", 0))
+            squatter.listen()
+            taken = squatter.getsockname()[1]
+            etcd.put(f"{root}/blocked/1/port", str(taken))
+            etcd.put(f"{root}/blocked/1/bbbbbbbbbbbb", f"127.0.0.1:{backend}")
+            wait_until(lambda: "could not load the new configuration" in discover.log(), what="a failed reload")
+            assert discover.config.read_text() == served
+            assert ask(port) == "kept"
+        discover.signal(signal.SIGHUP)  # the port is free again: SIGHUP tries the same rendering again
+        wait_until(lambda: ask(taken) == "kept", what="the route once its port is free")
+
+        pids = discover.haproxy_pids()
+        assert pids
+        discover.signal(signal.SIGTERM)
+        assert discover.wait_exit() == 0
+        wait_until(lambda: not discover.haproxy_pids(), what="haproxy gone")
+        assert ask(port) == "refused"

@@ -1,0 +1,158 @@
+"""`service-registrator status` against a real etcd written by real agents on two Docker hosts: the hosts'
+rows, each anomaly planted by hand, --json, a bad setting and an unreachable etcd."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import docker
+
+from tests.conftest import RUN_ID, TEST_LABEL
+from tests.support.agents import REPO
+from tests.support.expect import backends_picture, docker_picture, etcd_picture
+from tests.support.servers import free_port
+from tests.support.waiting import wait_equal
+
+IP_A, IP_B = "10.30.0.1", "10.30.0.2"
+MISSING, GHOST_ID = "d" * 64, "e" * 64
+
+
+def run_status(*args: str, etcd_url: str | None = None) -> subprocess.CompletedProcess:
+    env = {key: value for key, value in os.environ.items() if not key.startswith(("EC_", "ETCD_", "HOST_IP"))}
+    env["PYTHONPATH"] = str(REPO)
+    hosts = ("--etcd-hosts", etcd_url.replace("http://", "")) if etcd_url else ()
+    return subprocess.run([sys.executable, "-m", "agent", "status", *hosts, *args], cwd=REPO, env=env,
+                          capture_output=True, text=True, timeout=60)
+
+
+def expected_counts(client, root: str, host: str, host_ip: str) -> tuple[int, int]:
+    """(containers, routes) of a host as its daemon runs them now."""
+    containers = [key for key in docker_picture(client, root, host) if key.startswith(f"{root}/hosts/{host}/")]
+    routes = [key for key in backends_picture(client, root + "-b", host_ip) if not key.endswith("/port")]
+    return len(containers), len(routes)
+
+
+def test_two_hosts_then_planted_anomalies(agents, containers, docker_client, second_dockerd, etcd, etcd_server, root):
+    containers.run(ports={"80/tcp": None}, labels={"SERVICE_NAME": "status-web", "tier": "front"})
+    other = docker.DockerClient(base_url=second_dockerd.url, version="auto")
+    made = [other.containers.run("srtest/busybox:latest", "sleep 100000", detach=True, ports=ports,
+                                 labels={"SERVICE_NAME": "status-web", TEST_LABEL: RUN_ID})
+            for ports in ({"80/tcp": None}, {})]
+    try:
+        settings = {"LAYOUTS": "ec,backends", "BACKENDS_DIR": root + "-b"}
+        first = agents.start("host-a", root, HOST_IP=IP_A, **settings)
+        second = agents.start("host-b", root, docker_url=second_dockerd.url, HOST_IP=IP_B, **settings)
+        markers = {"host-a": first.wait_running(etcd), "host-b": second.wait_running(etcd)}
+        wait_equal(lambda: etcd_picture(etcd, root), {**docker_picture(docker_client, root, "host-a"),
+                                                      **docker_picture(other, root, "host-b")}, what="ec of both")
+        wait_equal(lambda: etcd.values(root + "-b/"), {**backends_picture(docker_client, root + "-b", IP_A),
+                                                       **backends_picture(other, root + "-b", IP_B)},
+                   what="backends of both")
+        counts = {"host-a": expected_counts(docker_client, root, "host-a", IP_A),
+                  "host-b": expected_counts(other, root, "host-b", IP_B)}
+        assert counts["host-a"] == (1, 1) and counts["host-b"][0] == counts["host-b"][1] + 1
+        flags = ("--etcd-dir", root, "--backends-dir", root + "-b")
+
+        done = run_status(*flags, etcd_url=etcd_server.url)
+        print(done.stdout)
+        assert done.returncode == 0, done.stdout + done.stderr
+        lines = done.stdout.splitlines()
+        assert lines[0].split() == ["HOST", "STATE", "VERSION", "STARTED", "LEASE", "TTL", "LEFT", "CONTAINERS",
+                                    "ROUTES"]
+        for line, host in zip(lines[1:3], ("host-a", "host-b"), strict=True):
+            cells = line.split()
+            marker = markers[host]
+            assert cells[:5] == [host, "running", marker["version"], marker["started"], f"{marker['lease']:x}"]
+            assert cells[5].endswith("s") and 0 < int(cells[5][:-1]) <= 10
+            assert (int(cells[6]), int(cells[7])) == counts[host]
+        assert lines[3:] == ["no anomalies"]
+
+        document = json.loads(run_status(*flags, "--json", etcd_url=etcd_server.url).stdout)
+        assert [(row["host"], row["state"], row["lease"], row["containers"], row["routes"])
+                for row in document["hosts"]] == [(host, "running", markers[host]["lease"], *counts[host])
+                                                  for host in ("host-a", "host-b")]
+        assert document["anomalies"] == [] and document["revision"] > 0
+
+        evil = "evil\nhost-a  running"
+        planted = {
+            f"{root}/labels/planted/{MISSING}": "x",  # dangling-index, unleased
+            f"{root}/stray": "1",  # unleased
+            f"{root}-b/planted/1/{'f' * 12}": "10.9.9.9:1",  # unleased
+            f"{root}/hosts/ghost/web": GHOST_ID,  # no-marker, dangling-index, unleased
+            f"{root}/agents/zombie": json.dumps({"host": "zombie", "lease": 0x5EED, "state": "running",
+                                                 "started": "then", "version": "0"}),  # lease-gone, unleased
+            f"{root}/agents/junk": "not json",  # bad-marker, unleased
+            f"{root}/{evil}/web": made[0].id,  # no-marker, unleased
+        }
+        for key, value in planted.items():
+            etcd.put(key, value)
+        expected = {("unleased", key) for key in planted} | {
+            ("dangling-index", f"{root}/labels/planted/{MISSING}"), ("dangling-index", f"{root}/hosts/ghost/web"),
+            ("no-marker", f"{root}/agents/ghost"), ("no-marker", f"{root}/agents/{evil}"),
+            ("lease-gone", f"{root}/agents/zombie"), ("bad-marker", f"{root}/agents/junk")}
+
+        done = run_status(*flags, etcd_url=etcd_server.url)
+        print(done.stdout)
+        assert done.returncode == 1, done.stdout + done.stderr
+        lines = done.stdout.splitlines()
+        assert f"{len(expected)} anomalies:" in lines
+        assert len([line for line in lines if line.startswith("host-a")]) == 1
+        assert len([line for line in lines if line.startswith("evil\\nhost-a  running  ")]) == 1
+        reported = [line for line in lines if line.startswith("  ")]
+        assert len(reported) == len(expected)
+        for kind, key in expected:
+            assert any(line.startswith(f"  {kind}  {key}  ".replace("\n", "\\n")) for line in reported), (kind, key)
+
+        as_json = run_status(*flags, "--json", etcd_url=etcd_server.url)
+        assert as_json.returncode == 1
+        document = json.loads(as_json.stdout)
+        assert {(item["kind"], item["key"]) for item in document["anomalies"]} == expected
+        rows = {row["host"]: row for row in document["hosts"]}
+        assert set(rows) == {"host-a", "host-b", "ghost", "zombie", "junk", evil}
+        assert rows["zombie"]["seconds_left"] == -1 and rows["ghost"]["state"] == "no marker"
+        assert rows["junk"]["state"] == "unreadable"
+
+        for key in planted:
+            etcd.delete(key)
+        assert run_status(*flags, etcd_url=etcd_server.url).returncode == 0
+    finally:
+        for container in made:
+            container.remove(force=True)
+        other.close()
+
+
+def test_a_ttl0_host_is_no_anomaly(agents, containers, docker_client, etcd, etcd_server, root):
+    containers.run(ports={"80/tcp": None}, labels={"SERVICE_NAME": "zero-web"})
+    agent = agents.start("zero-host", root, TTL="0", LAYOUTS="ec,backends", BACKENDS_DIR=root + "-b", HOST_IP=IP_A)
+    agent.wait_running(etcd)
+    wait_equal(lambda: etcd.values(root + "-b/"), backends_picture(docker_client, root + "-b", IP_A), what="backends")
+    wait_equal(lambda: etcd_picture(etcd, root), docker_picture(docker_client, root, "zero-host"), what="ec")
+    done = run_status("--etcd-dir", root, "--backends-dir", root + "-b", "--json", etcd_url=etcd_server.url)
+    assert done.returncode == 0, done.stdout + done.stderr
+    document = json.loads(done.stdout)
+    assert [(row["host"], row["lease"], row["seconds_left"], row["containers"], row["routes"])
+            for row in document["hosts"]] == [("zero-host", 0, None, 1, 1)]
+    etcd.put(f"{root}/stray", "1")
+    done = run_status("--etcd-dir", root, "--backends-dir", root + "-b", "--json", etcd_url=etcd_server.url)
+    assert done.returncode == 1
+    assert json.loads(done.stdout)["anomalies"] == [{"kind": "unleased", "key": f"{root}/stray",
+                                                     "detail": "on no lease and no TTL-0 host's key: it never expires"}]
+
+
+def test_a_bad_setting_is_one_line_and_status_2():
+    for args in (("--etcd-hosts", "nope"), ("--etcd-dir", "a", "--backends-dir", "a/b"), ("--log-level", "loud")):
+        done = run_status(*args)
+        assert done.returncode == 2, done.stderr
+        assert done.stdout == "" and len(done.stderr.splitlines()) == 1
+        assert done.stderr.startswith("service-registrator status: EC_REGISTRATOR_")
+
+
+def test_etcd_unreachable_is_one_line_and_status_1():
+    port = free_port()
+    done = run_status("--etcd-hosts", f"127.0.0.1:{port}")
+    assert done.returncode == 1
+    assert done.stdout == "" and len(done.stderr.splitlines()) == 1 and "Traceback" not in done.stderr
+    assert done.stderr.startswith(f"service-registrator status: cannot read etcd at http://127.0.0.1:{port}: ")

@@ -1,0 +1,230 @@
+"""`status` report (agent/status/report.py): hosts and anomalies from hand-made keys, text and JSON output."""
+
+from __future__ import annotations
+
+import json
+
+from agent.escape import escape_segment
+from agent.kv import KeyValue, LeaseInfo
+from agent.marker import Marker
+from agent.status.report import COLUMNS, Anomaly, HostRow, build_report, leases_to_ask, render_json, render_text
+
+EC, B = "/registry", "/backends"
+LEASE_A, LEASE_B = 0x694D8F3C1A2B3C01, 0x694D8F3C1A2B3C02
+CID_A, CID_B1, CID_B2, CID_Z = "a" * 64, "b1" * 32, "b2" * 32, "c" * 64
+MISSING = "d" * 64
+STARTED = "2024-05-01T10:00:00+00:00"
+LEASES = {LEASE_A: LeaseInfo(10, 7), LEASE_B: LeaseInfo(10, 9)}
+
+
+def kv(key: str, value: str = "", lease: int = 0) -> KeyValue:
+    return KeyValue(key, value, lease, 5, 5)
+
+
+def marker(segment: str, lease: int, state: str = "running", keys: tuple[str, ...] = ()) -> KeyValue:
+    value = Marker(segment, lease, state, STARTED, version="1.2.3", agent="1-ab", keys=keys).encode()
+    return kv(f"{EC}/agents/{segment}", value, lease)
+
+
+def container(segment: str, cid: str, name: str, lease: int, labels: dict[str, str] | None = None) -> list[KeyValue]:
+    base = f"{EC}/containers/{cid}"
+    keys = [kv(f"{base}/id", cid, lease), kv(f"{base}/name", name, lease), kv(f"{base}/host", segment, lease),
+            kv(f"{EC}/hosts/{segment}/{name}", cid, lease), kv(f"{EC}/{segment}/{name}", cid, lease)]
+    for label, value in (labels or {}).items():
+        keys += [kv(f"{base}/labels/{label}", value, lease), kv(f"{EC}/labels/{label}/{cid}", value, lease)]
+    return keys
+
+
+def route(service: str, cid: str, lease: int, address: str = "10.0.0.1:32768") -> KeyValue:
+    return kv(f"{B}/{service}/1/{cid[:12]}", address, lease)
+
+
+def port(service: str, lease: int) -> KeyValue:
+    return kv(f"{B}/{service}/1/port", "80", lease)
+
+
+ZERO_RECORD = (f"{B}/zero/1/{CID_Z[:12]}", f"{B}/zero/1/port")
+
+
+def fleet() -> list[KeyValue]:
+    """host-a (ec and backends, leased), host-b (ec, leased), host-z (ec and backends, TTL 0)."""
+    return [
+        marker("host-a", LEASE_A), *container("host-a", CID_A, "web", LEASE_A, {"tier": "front"}),
+        route("shared", CID_A, LEASE_A), port("shared", LEASE_A),
+        marker("host-b", LEASE_B), *container("host-b", CID_B1, "db", LEASE_B),
+        *container("host-b", CID_B2, "q", LEASE_B),
+        marker("host-z", 0, keys=ZERO_RECORD), *container("host-z", CID_Z, "zero", 0, {"tier": "back"}),
+        route("zero", CID_Z, 0), port("zero", 0),
+    ]
+
+
+def report_of(kvs: list[KeyValue], leases: dict[int, LeaseInfo] | None = None):
+    return build_report(EC, B, kvs, LEASES if leases is None else leases, 42)
+
+
+def kinds(report) -> set[tuple[str, str]]:
+    return {(anomaly.kind, anomaly.key) for anomaly in report.anomalies}
+
+
+def test_a_healthy_fleet_has_a_row_per_host_and_no_anomalies():
+    report = report_of(fleet())
+    assert report.revision == 42
+    assert report.hosts == (
+        HostRow("host-a", "running", "1.2.3", STARTED, LEASE_A, 7, 1, 1),
+        HostRow("host-b", "running", "1.2.3", STARTED, LEASE_B, 9, 2, 0),
+        HostRow("host-z", "running", "1.2.3", STARTED, 0, None, 1, 1),
+    )
+    assert report.anomalies == ()
+
+
+def test_the_table_pads_columns_and_says_no_anomalies():
+    lines = render_text(report_of(fleet())).splitlines()
+    assert lines[0].split() == ["HOST", "STATE", "VERSION", "STARTED", "LEASE", "TTL", "LEFT", "CONTAINERS", "ROUTES"]
+    assert lines[1].split() == ["host-a", "running", "1.2.3", STARTED, f"{LEASE_A:x}", "7s", "1", "1"]
+    assert lines[3].split() == ["host-z", "running", "1.2.3", STARTED, "-", "-", "1", "1"]
+    assert lines[-1] == "no anomalies" and len(lines) == 5
+    starts = [lines[0].index(column) for column in COLUMNS]
+    for line in lines[1:4]:
+        assert all(line[start - 2:start] == "  " and line[start] != " " for start in starts[1:]), line
+
+
+def test_leases_to_ask_are_the_markers_leases():
+    assert leases_to_ask(EC, fleet()) == {LEASE_A, LEASE_B}
+    assert leases_to_ask(EC, [kv(f"{EC}/agents/x", "not json", 7), kv(f"{EC}/agents/x/deeper", "{}", 8)]) == {7}
+
+
+def test_a_stopped_marker_and_a_stopped_host_on_its_lease():
+    kvs = [marker("host-s", LEASE_A, state="stopped"), *container("host-s", CID_A, "web", LEASE_A)]
+    report = report_of(kvs)
+    assert report.hosts[0].state == "stopped" and report.hosts[0].seconds_left == 7
+    assert report.anomalies == ()
+
+
+def test_unleased_keys_beside_leased_hosts():
+    kvs = [*fleet(), kv(f"{EC}/stray", "1"), kv(f"{EC}/hosts/host-a/extra", CID_A), kv(f"{B}/lost/1/{CID_B1[:12]}"),
+           kv(f"{EC}/containers/{CID_B1}/planted", "x"), kv(f"{EC}/labels/extra/{CID_A}", "x")]
+    report = report_of(kvs)
+    assert kinds(report) == {("unleased", f"{EC}/stray"), ("unleased", f"{EC}/hosts/host-a/extra"),
+                             ("unleased", f"{B}/lost/1/{CID_B1[:12]}"),
+                             ("unleased", f"{EC}/containers/{CID_B1}/planted"),
+                             ("unleased", f"{EC}/labels/extra/{CID_A}")}
+    assert report.hosts[0].containers == 2  # the planted index entry is an entry all the same
+
+
+def test_a_ttl0_hosts_keys_are_not_unleased_but_keys_it_does_not_own_are():
+    kvs = [*fleet(), kv(f"{B}/zero/1/{'e' * 12}", "10.0.0.9:1"), kv(f"{EC}/containers/{MISSING}/id", MISSING),
+           kv(f"{B}/other/1/port", "80")]
+    assert kinds(report_of(kvs)) == {("unleased", f"{B}/zero/1/{'e' * 12}"),
+                                     ("unleased", f"{EC}/containers/{MISSING}/id"), ("unleased", f"{B}/other/1/port")}
+
+
+def test_a_ttl0_host_owns_containers_whose_host_key_names_it():
+    orphan = [kv(f"{EC}/containers/{MISSING}/id", MISSING), kv(f"{EC}/containers/{MISSING}/host", "host-z")]
+    assert report_of([*fleet(), *orphan]).anomalies == ()
+
+
+def test_with_no_lease_in_use_keys_of_no_host_are_unleased():
+    only_zero = [marker("host-z", 0, keys=ZERO_RECORD), *container("host-z", CID_Z, "zero", 0),
+                 route("zero", CID_Z, 0), port("zero", 0)]
+    assert report_of(only_zero, {}).anomalies == ()
+    report = report_of([*only_zero, kv(f"{EC}/containers/{MISSING}/id", MISSING)], {})
+    assert kinds(report) == {("unleased", f"{EC}/containers/{MISSING}/id")}
+    no_markers = build_report(EC, B, [route("x", CID_A, 0)], {}, 3)
+    assert kinds(no_markers) == {("unleased", f"{B}/x/1/{CID_A[:12]}")} and no_markers.hosts == ()
+
+
+def test_dangling_index_keys():
+    kvs = [*fleet(), kv(f"{EC}/hosts/host-a/ghost", MISSING, LEASE_A), kv(f"{EC}/host-a/ghost", MISSING, LEASE_A),
+           kv(f"{EC}/labels/tier/{MISSING}", "front", LEASE_A)]
+    report = report_of(kvs)
+    assert kinds(report) == {("dangling-index", f"{EC}/hosts/host-a/ghost"), ("dangling-index", f"{EC}/host-a/ghost"),
+                             ("dangling-index", f"{EC}/labels/tier/{MISSING}")}
+    assert f"names container {MISSING}, but {EC}/containers/{MISSING}/ holds no key" in report.anomalies[0].detail
+
+
+def test_lease_gone():
+    report = report_of(fleet(), {LEASE_A: LeaseInfo(10, 7), LEASE_B: LeaseInfo(0, -1)})
+    assert kinds(report) == {("lease-gone", f"{EC}/agents/host-b")}
+    assert report.hosts[1].seconds_left == -1
+    assert report.anomalies[0].detail == f"host host-b: its lease {LEASE_B:x} is gone"
+    assert render_text(report).splitlines()[2].split()[5] == "gone"
+    assert kinds(report_of(fleet(), {LEASE_A: LeaseInfo(10, 7)})) == {("lease-gone", f"{EC}/agents/host-b")}
+
+
+def test_no_marker():
+    kvs = [*fleet(), *container("ghost", MISSING, "web", LEASE_B)]
+    report = report_of(kvs)
+    assert kinds(report) == {("no-marker", f"{EC}/agents/ghost")}
+    assert report.anomalies[0].detail == "host ghost has 2 index keys but no marker"
+    assert HostRow("ghost", "no marker", "", "", 0, None, 1, 0) in report.hosts
+
+
+def test_a_host_seen_only_in_its_second_index():
+    report = report_of([*fleet(), kv(f"{EC}/solo/web", CID_A, LEASE_A)])
+    assert kinds(report) == {("no-marker", f"{EC}/agents/solo")}
+    assert [row.host for row in report.hosts] == ["host-a", "host-b", "host-z", "solo"]
+
+
+def test_bad_markers():
+    kvs = [*fleet(), kv(f"{EC}/agents/junk", "not json", LEASE_A),
+           kv(f"{EC}/agents/odd", '{"state": "weird"}', LEASE_B),
+           kv(f"{EC}/agents/nolease", '{"state": "running", "lease": "12"}', LEASE_B)]
+    report = report_of(kvs)
+    assert kinds(report) == {("bad-marker", f"{EC}/agents/junk"), ("bad-marker", f"{EC}/agents/odd"),
+                             ("bad-marker", f"{EC}/agents/nolease")}
+    junk = next(row for row in report.hosts if row.host == "junk")
+    assert junk == HostRow("junk", "unreadable", "", "", LEASE_A, 7, 0, 1)
+
+
+def test_a_bad_marker_on_no_lease_owns_nothing():
+    kvs = [*fleet(), kv(f"{EC}/agents/junk", "[]"), kv(f"{EC}/hosts/junk/web", CID_Z)]
+    assert kinds(report_of(kvs)) == {("bad-marker", f"{EC}/agents/junk"), ("unleased", f"{EC}/agents/junk"),
+                                     ("unleased", f"{EC}/hosts/junk/web")}
+
+
+def test_reserved_words_are_not_hosts_and_segments_are_unescaped():
+    kvs = [*fleet(), marker("web%2Fa%25", LEASE_A), kv(f"{EC}/web%2Fa%25/x", CID_A, LEASE_A)]
+    report = report_of(kvs)
+    assert [row.host for row in report.hosts] == ["host-a", "host-b", "host-z", "web/a%"]
+    assert report.anomalies == ()
+
+
+def test_hostile_names_cannot_forge_lines():
+    evil_host = "evil\nhost-a  running  9.9.9  -  -  -  99  99\x1b[2J"
+    evil_label = "x\r\nunleased  /registry/forged  fake\u2028"
+    kvs = [*fleet(), marker(evil_host, LEASE_A),
+           kv(f"{EC}/labels/{escape_segment(evil_label)}/{MISSING}", "v", LEASE_A)]
+    report = report_of(kvs)
+    assert {row.host for row in report.hosts} >= {evil_host}
+    text = render_text(report)
+    lines = text.splitlines()
+    assert len(lines) == 1 + len(report.hosts) + 1 + len(report.anomalies)
+    assert [line.split()[0] for line in lines[1:5]] == ["evil\\nhost-a", "host-a", "host-b", "host-z"]
+    assert all(line.startswith("  dangling-index  ") for line in lines[6:])
+    assert "\x1b" not in text and "\r" not in text and "\u2028" not in text
+    assert "\\x1b[2J" in lines[1] and "x\\r\\nunleased" in lines[-1]
+
+
+def test_json_shape():
+    kvs = [*fleet(), kv(f"{EC}/stray", "1")]
+    document = json.loads(render_json(report_of(kvs)))
+    assert set(document) == {"revision", "hosts", "anomalies"} and document["revision"] == 42
+    assert document["hosts"][0] == {"host": "host-a", "state": "running", "version": "1.2.3", "started": STARTED,
+                                    "lease": LEASE_A, "seconds_left": 7, "containers": 1, "routes": 1}
+    assert document["hosts"][2]["seconds_left"] is None
+    assert document["anomalies"] == [{"kind": "unleased", "key": f"{EC}/stray",
+                                      "detail": "on no lease and no TTL-0 host's key: it never expires"}]
+
+
+def test_anomalies_are_sorted_by_kind_then_key_and_counted():
+    kvs = [*fleet(), kv(f"{EC}/z-stray", "1"), kv(f"{EC}/a-stray/x", CID_A, LEASE_A),
+           kv(f"{EC}/labels/l/{MISSING}", "v", LEASE_A)]
+    report = report_of(kvs)
+    assert [(item.kind, item.key) for item in report.anomalies] == [
+        ("dangling-index", f"{EC}/labels/l/{MISSING}"), ("no-marker", f"{EC}/agents/a-stray"),
+        ("unleased", f"{EC}/z-stray")]
+    assert "3 anomalies:" in render_text(report).splitlines()
+    one = report_of([*fleet(), kv(f"{EC}/z-stray", "1")])
+    assert render_text(one).splitlines()[-2:] == [
+        "1 anomaly:", f"  unleased  {EC}/z-stray  on no lease and no TTL-0 host's key: it never expires"]
+    assert isinstance(one.anomalies[0], Anomaly)
