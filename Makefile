@@ -1,12 +1,19 @@
-# service-registrator: `make run` runs the agent, `make test` runs every test (both install what they need).
+# service-registrator: `make run` runs the agent, `make test` runs every test (both install what they need);
+# beside `make run`: `make status` shows what the registry holds, `make discover` routes with haproxy.
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: run test unit lint bench bench-fleet image deps venv fixtures clean
+.PHONY: run status discover test unit lint bench bench-fleet image deps venv fixtures clean
 
 run: venv
 	scripts/run-local
+
+status: venv
+	scripts/beside-run status
+
+discover: deps venv
+	scripts/beside-run discover
 
 test: deps venv lint
 	$(BIN)/python -m pytest

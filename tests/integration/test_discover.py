@@ -17,6 +17,7 @@ import docker
 from tests.conftest import RUN_ID, TEST_LABEL
 from tests.support.discover import ask, replies, run_discover
 from tests.support.etcdclient import EtcdClient
+from tests.support.scrape import scrape, status
 from tests.support.servers import free_port
 from tests.support.waiting import wait_until
 
@@ -232,3 +233,24 @@ def test_sigterm_stops_haproxy_and_a_taken_port_keeps_the_old_configuration(disc
         assert discover.wait_exit() == 0
         wait_until(lambda: not discover.haproxy_pids(), what="haproxy gone")
         assert ask(port) == "refused"
+
+
+def test_metrics_and_readiness(discovers, etcd, root):
+    with loopback_server("measured") as backend:
+        port, http_port = free_port(), free_port()
+        etcd.put(f"{root}/measured/1/port", str(port))
+        etcd.put(f"{root}/measured/1/aaaaaaaaaaaa", f"127.0.0.1:{backend}")
+        etcd.put(f"{root}/measured/1/bad", "not an address")
+        discover = discovers.start(root, DISCOVER_HTTP_ADDR=f"127.0.0.1:{http_port}")
+        discover.wait_started()
+        wait_until(lambda: status(f"http://127.0.0.1:{http_port}/readyz") == 200, what="discover ready")
+        figures = scrape(http_port)
+        assert figures['service_registrator_discover_reloads_total{result="ok"}'] == 1  # the first configuration
+        assert figures["service_registrator_discover_routes"] == 1
+        assert figures["service_registrator_discover_backends"] == 1
+        assert figures["service_registrator_discover_skipped_keys"] == 1
+        assert figures["service_registrator_discover_last_reload_timestamp_seconds"] > 0
+
+        etcd.put(f"{root}/measured/1/bbbbbbbbbbbb", f"127.0.0.1:{backend}")
+        wait_until(lambda: scrape(http_port)["service_registrator_discover_backends"] == 2, what="a reload counted")
+        assert scrape(http_port)['service_registrator_discover_reloads_total{result="ok"}'] == 2
