@@ -19,10 +19,12 @@ import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import IO
 
 import gevent
 
 log = logging.getLogger(__name__)
+output_log = logging.getLogger("haproxy")
 
 START_TIMEOUT = 10.0
 RELOAD_TIMEOUT = 10.0
@@ -31,6 +33,9 @@ POLL = 0.02
 PR_SET_PDEATHSIG = 1
 _MASTER_LINE = re.compile(r"^\d+\s+master\s+(\d+)\s+\[failed:\s*(\d+)\]", re.MULTILINE)
 _ALERT = re.compile(r"^\[ALERT\]\s*\(\d+\)\s*:\s*(.*)$", re.MULTILINE)
+_TAGGED = re.compile(r"^\[(ALERT|WARNING|NOTICE)\]\s*(?:\(\d+\))?\s*:\s*(.*)$")
+LEVELS = {"ALERT": logging.ERROR, "WARNING": logging.WARNING, "NOTICE": logging.INFO}
+RECENT = 10
 REASON_LENGTH = 500
 
 
@@ -59,12 +64,34 @@ def die_with_parent() -> None:
     ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
+class Output:
+    """haproxy's own lines (master and workers share one pipe), logged as ours under the logger `haproxy` at the
+    level of their tag; the recent ALERT lines are kept as the reason of a failed reload."""
+
+    def __init__(self) -> None:
+        self.alerts = 0  # ALERT lines seen
+        self.recent: list[str] = []  # the last RECENT of them
+
+    def relay(self, stream: IO[bytes]) -> None:
+        for raw in stream:
+            line = raw.decode(errors="replace").rstrip()
+            tagged = _TAGGED.match(line)
+            tag, text = (tagged.group(1), tagged.group(2)) if tagged else ("NOTICE", line)
+            if tag == "ALERT":
+                self.alerts += 1
+                self.recent = [*self.recent, text][-RECENT:]
+            if text:
+                output_log.log(LEVELS.get(tag, logging.INFO), "%s", text)
+
+
 class Haproxy:
     def __init__(self, binary: str, config_path: str) -> None:
         self.binary = binary
         self.config_path = config_path
         self.master_socket = config_path + ".sock"
         self.process: subprocess.Popen | None = None
+        self._output = Output()
+        self._relay: gevent.Greenlet | None = None
 
     def version(self) -> str:
         reply = subprocess.run([self.binary, "-v"], capture_output=True, text=True, timeout=START_TIMEOUT)
@@ -98,18 +125,25 @@ class Haproxy:
         if os.path.exists(self.master_socket):
             os.unlink(self.master_socket)
         self.process = subprocess.Popen([self.binary, "-W", "-db", "-S", self.master_socket, "-f", self.config_path],
-                                        stdin=subprocess.DEVNULL, preexec_fn=die_with_parent)
+                                        stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                        preexec_fn=die_with_parent)
+        assert self.process.stdout is not None
+        self._relay = gevent.spawn(self._output.relay, self.process.stdout)
         self._wait_reloads(lambda reloads: True, START_TIMEOUT, "start")
         log.info("haproxy started (master pid %d), configuration %s", self.process.pid, self.config_path)
 
-    def reload(self) -> bool:
-        """Have the master load the installed configuration; True when it did, False when it refused it (the old
-        workers keep serving)."""
-        before = self.reloads()
+    def reload(self) -> str | None:
+        """Have the master load the installed configuration: None when it did, else why not, from its ALERT
+        lines (the old workers keep serving)."""
+        before, alerts = self.reloads(), self._output.alerts
         assert self.process is not None
         self.process.send_signal(signal.SIGUSR2)
         after = self._wait_reloads(lambda reloads: reloads.done > before.done, RELOAD_TIMEOUT, "reload")
-        return after.failed == 0
+        if after.failed == 0:
+            return None
+        gevent.sleep(POLL)  # the master's last lines may still be on their way
+        new = self._output.alerts - alerts
+        return "; ".join(self._output.recent[-new:] if new else ["no reason given"])[:REASON_LENGTH]
 
     def reloads(self) -> Reloads:
         """The master's counters, from `show proc` on its CLI."""
@@ -133,6 +167,8 @@ class Haproxy:
         except subprocess.TimeoutExpired:
             self.process.kill()
             return self.process.wait(STOP_TIMEOUT)
+        finally:
+            self._relay.join(timeout=1)
 
     def _wait_reloads(self, done: Callable[[Reloads], bool], timeout: float, what: str) -> Reloads:
         deadline = time.monotonic() + timeout

@@ -11,8 +11,9 @@ PREFIX = "service_registrator_discover_"
 REGISTRY = CollectorRegistry(auto_describe=True)
 ProcessCollector(registry=REGISTRY)
 
-RELOADS = Counter(PREFIX + "reloads", "haproxy reloads, by result: ok; refused (haproxy -c said no, nothing "
-                  "changed); failed (the master could not load it, the old workers serve on).", ["result"],
+RELOADS = Counter(PREFIX + "reloads", "Configurations given to haproxy (the first, at its start, included), by "
+                  "result: ok; refused (haproxy -c said no, nothing changed); failed (the master could not load it, "
+                  "the old workers serve on).", ["result"],
                   registry=REGISTRY)
 ROUTES = Gauge(PREFIX + "routes", "Routes (listeners) haproxy serves.", registry=REGISTRY)
 BACKENDS = Gauge(PREFIX + "backends", "Backend addresses haproxy balances over, all routes together.",

@@ -88,8 +88,9 @@ class Reloader:
             return "refused"
         began = time.monotonic()
         self._haproxy.install(text)
-        if not self._haproxy.reload():
-            return self._fail(text)
+        failure = self._haproxy.reload()
+        if failure is not None:
+            return self._fail(text, failure)
         log.info("haproxy reloaded in %.2fs: %d routes, %d backends; %s", time.monotonic() - began,
                  len(table.routes), table.backend_count, changes(self.table, table))
         self._serve(table, text)
@@ -113,11 +114,10 @@ class Reloader:
         metrics.RELOADS.labels("refused").inc()
         self._refused = text
 
-    def _fail(self, text: str) -> str:
-        """The master could not load it (its ALERT lines say why): the old workers serve on; the file goes
-        back to what they run, so that a restart of haproxy runs it too."""
-        log.error("haproxy could not load the new configuration (see its ALERT lines); the last good one keeps "
-                  "serving")
+    def _fail(self, text: str, reason: str) -> str:
+        """The master could not load it: the old workers serve on; the file goes back to what they run, so that
+        a restart of haproxy runs it too."""
+        log.error("haproxy could not load the new configuration, the last good one keeps serving: %s", reason)
         metrics.RELOADS.labels("failed").inc()
         self._refused = text
         if self.served is not None:
@@ -125,7 +125,7 @@ class Reloader:
         return "failed"
 
     def _serve(self, table: RouteTable, text: str) -> None:
-        self.table, self.served = table, text
+        self.table, self.served, self._refused = table, text, None
         metrics.RELOADS.labels("ok").inc()
         metrics.ROUTES.set(len(table.routes))
         metrics.BACKENDS.set(table.backend_count)

@@ -135,6 +135,9 @@ def _check_haproxy(config: DiscoverConfig) -> None:
     if shutil.which(config.haproxy_bin) is None:
         raise ConfigError(f"EC_REGISTRATOR_HAPROXY_BIN: expected an haproxy executable, {config.haproxy_bin!r} "
                           "was not found")
+    if os.path.isdir(config.haproxy_config):
+        raise ConfigError(f"EC_REGISTRATOR_HAPROXY_CONFIG: expected a file path, {config.haproxy_config!r} is a "
+                          "folder")
     folder = os.path.dirname(config.haproxy_config)
     try:
         os.makedirs(folder, exist_ok=True)

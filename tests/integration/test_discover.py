@@ -3,10 +3,12 @@ client on loopback, reloads under traffic, etcd stopped and restarted, hostile k
 
 from __future__ import annotations
 
+import re
 import signal
 import socket
 import socketserver
 import threading
+import time
 import uuid
 from collections import Counter
 from collections.abc import Iterator
@@ -15,10 +17,12 @@ from contextlib import contextmanager
 import docker
 
 from tests.conftest import RUN_ID, TEST_LABEL
+from tests.integration.test_security import PASSWORD, enable_auth
 from tests.support.discover import ask, replies, run_discover
 from tests.support.etcdclient import EtcdClient
 from tests.support.scrape import scrape, status
-from tests.support.servers import free_port
+from tests.support.servers import free_port, start_etcd
+from tests.support.tls import make_tls
 from tests.support.waiting import wait_until
 
 SETTINGS = {"LAYOUTS": "backends", "HOST_IP": "127.0.0.1"}
@@ -30,11 +34,12 @@ def echo(port: int, reply: str) -> dict:
 
 
 @contextmanager
-def loopback_server(reply: str) -> Iterator[int]:
-    """A TCP server in the test that answers `reply`; its port."""
+def loopback_server(reply: str, delay: float = 0.0) -> Iterator[int]:
+    """A TCP server in the test that answers `reply` (after `delay` seconds); its port."""
 
     class Answer(socketserver.BaseRequestHandler):
         def handle(self) -> None:
+            time.sleep(delay)
             self.request.sendall(reply.encode() + b"\n")
 
     server = socketserver.ThreadingTCPServer(("127.0.0.1", 0), Answer)
@@ -222,6 +227,8 @@ def test_sigterm_stops_haproxy_and_a_taken_port_keeps_the_old_configuration(disc
             etcd.put(f"{root}/blocked/1/port", str(taken))
             etcd.put(f"{root}/blocked/1/bbbbbbbbbbbb", f"127.0.0.1:{backend}")
             wait_until(lambda: "could not load the new configuration" in discover.log(), what="a failed reload")
+            failure = next(line for line in discover.log().splitlines() if "could not load" in line)
+            assert "cannot bind socket" in failure and str(taken) in failure
             assert discover.config.read_text() == served
             assert ask(port) == "kept"
         discover.signal(signal.SIGHUP)  # the port is free again: SIGHUP tries the same rendering again
@@ -254,3 +261,77 @@ def test_metrics_and_readiness(discovers, etcd, root):
         etcd.put(f"{root}/measured/1/bbbbbbbbbbbb", f"127.0.0.1:{backend}")
         wait_until(lambda: scrape(http_port)["service_registrator_discover_backends"] == 2, what="a reload counted")
         assert scrape(http_port)['service_registrator_discover_reloads_total{result="ok"}'] == 2
+
+
+def test_over_tls_as_a_user_limited_to_the_root(tmp_path, discovers, root):
+    member = start_etcd(tmp_path, tls=make_tls(tmp_path / "tls"))
+    try:
+        etcd = EtcdClient(member.url, **member.client_options)
+        enable_auth(etcd, [root + "/"])
+        settings = {"ETCD_HOSTS": member.url, "ETCD_CA": str(member.tls.ca), "ETCD_CERT": str(member.tls.client_cert),
+                    "ETCD_KEY": str(member.tls.client_key), "ETCD_USER": "agent", "ETCD_PASSWORD": PASSWORD}
+        with loopback_server("secure") as backend:
+            port = free_port()
+            etcd.put(f"{root}/secure/1/port", str(port))
+            etcd.put(f"{root}/secure/1/aaaaaaaaaaaa", f"127.0.0.1:{backend}")
+            discover = discovers.start(root, etcd_url=member.url, **settings)
+            discover.wait_started()
+            wait_until(lambda: ask(port) == "secure", what="a route read over TLS with a password")
+            second = free_port()
+            etcd.put(f"{root}/later/1/port", str(second))
+            etcd.put(f"{root}/later/1/bbbbbbbbbbbb", f"127.0.0.1:{backend}")
+            wait_until(lambda: ask(second) == "secure", what="a route followed by the watch")
+            assert PASSWORD not in discover.log()
+    finally:
+        member.kill()
+
+
+def test_a_killed_member_fails_over_without_missing_a_change(etcd_cluster, discovers, root):
+    first, *others = etcd_cluster
+    hosts = ",".join(member.url.removeprefix("http://") for member in etcd_cluster)
+    etcd = EtcdClient(others[0].url)
+    with loopback_server("cluster") as backend:
+        ports = [free_port() for _ in range(2)]
+        etcd.put(f"{root}/before/1/port", str(ports[0]))
+        etcd.put(f"{root}/before/1/aaaaaaaaaaaa", f"127.0.0.1:{backend}")
+        discover = discovers.start(root, etcd_url=first.url, ETCD_HOSTS=hosts)
+        discover.wait_started()
+        wait_until(lambda: ask(ports[0]) == "cluster", what="the first route")
+        first.kill()
+        others[0].wait_ready()  # a new leader is elected
+        etcd.put(f"{root}/after/1/port", str(ports[1]))
+        etcd.put(f"{root}/after/1/bbbbbbbbbbbb", f"127.0.0.1:{backend}")
+        wait_until(lambda: ask(ports[1]) == "cluster", timeout=20, what="the change made while its member died")
+        assert ask(ports[0]) == "cluster"
+
+
+def test_an_established_connection_finishes_on_the_old_workers(discovers, etcd, root):
+    with loopback_server("slow", delay=2.0) as backend:
+        port = free_port()
+        etcd.put(f"{root}/slow/1/port", str(port))
+        etcd.put(f"{root}/slow/1/aaaaaaaaaaaa", f"127.0.0.1:{backend}")
+        discover = discovers.start(root)
+        discover.wait_started()
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as client:
+            reloads = discover.reloads()
+            etcd.put(f"{root}/slow/1/bbbbbbbbbbbb", f"127.0.0.1:{backend}")
+            discover.wait_reloads(reloads + 1)
+            assert client.recv(100) == b"slow\n"
+
+
+def test_hostile_service_labels_through_the_agent(agents, containers, discovers, etcd, root):
+    port, evil_port = free_port(), free_port()
+    containers.run(labels={"SERVICE_NAME": "plain"}, **echo(port, "plain"))
+    for name in ("evil\n    server x 6.6.6.6:1", "#x", "a b 'c' \"d\"", "y" * 2000):
+        containers.run(labels={"SERVICE_NAME": name}, **echo(evil_port, "evil"))
+        evil_port = free_port()
+    agents.start("hostile-host", root, BACKENDS_DIR=root + "-b", **SETTINGS).wait_running(etcd)
+    discover = discovers.start(root + "-b")
+    discover.wait_started()
+    wait_until(lambda: ask(port) == "plain", timeout=20, what="the plain route")
+    wait_until(lambda: len(etcd.values(root + "-b/")) == 10, what="five services registered")
+    wait_until(lambda: discover.config.read_text().count("    bind ") == 5, what="five listeners")
+    text = discover.config.read_text()
+    assert all(re.fullmatch(r"(#.*|[a-z]+( \S+)?|    ([a-z-]+|#)( \S+)*|)", line) for line in text.splitlines()), text
+    assert {line.split()[2] for line in text.splitlines() if line.startswith("    server ")} <= {
+        value for key, value in etcd.values(root + "-b/").items() if not key.endswith("/port")}

@@ -1,0 +1,225 @@
+"""Reloader: renders the routes, has haproxy check and load them, only when the text changes, gathered over the
+debounce window; a refused or failed configuration leaves the last good one serving."""
+
+from __future__ import annotations
+
+import gevent
+import gevent.event
+import pytest
+
+from agent.discover import metrics
+from agent.discover.reloader import Reloader, changes
+from agent.discover.render import render
+from agent.discover.routes import RouteTable, route_table
+from agent.kv import KeyValue
+
+B = "/backends"
+BIND = "127.0.0.1"
+EMPTY = render(RouteTable((), ()), BIND)
+
+
+class FakeHaproxy:
+    """Records every call; `refuse` is the reason check() gives, `fail` the one reload() gives (None: fine)."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, str | None]] = []
+        self.refuse: str | None = None
+        self.fail: str | None = None
+
+    def check(self, text: str) -> str | None:
+        self.calls.append(("check", text))
+        return self.refuse
+
+    def install(self, text: str) -> None:
+        self.calls.append(("install", text))
+
+    def start(self) -> None:
+        self.calls.append(("start", None))
+
+    def reload(self) -> str | None:
+        self.calls.append(("reload", None))
+        return self.fail
+
+    def kinds(self) -> list[str]:
+        return [kind for kind, _ in self.calls]
+
+    def installed(self) -> list[str | None]:
+        return [text for kind, text in self.calls if kind == "install"]
+
+
+def route(service: str, n: int, port: int, *addresses: str, revision: int = 1) -> dict[str, KeyValue]:
+    base = f"{B}/{service}/{n}"
+    kvs = [KeyValue(f"{base}/port", str(port), 0, revision, revision)]
+    kvs += [KeyValue(f"{base}/c{at}", address, 0, revision, revision) for at, address in enumerate(addresses)]
+    return {kv.key: kv for kv in kvs}
+
+
+def reloads(result: str) -> float:
+    return metrics.REGISTRY.get_sample_value("service_registrator_discover_reloads_total", {"result": result}) or 0.0
+
+
+@pytest.fixture
+def keys() -> dict[str, KeyValue]:
+    return route("web", 1, 80, "10.0.0.1:8080")
+
+
+@pytest.fixture
+def haproxy() -> FakeHaproxy:
+    return FakeHaproxy()
+
+
+@pytest.fixture
+def reloader(keys: dict[str, KeyValue], haproxy: FakeHaproxy) -> Reloader:
+    return Reloader(lambda: keys, haproxy, B, BIND, 0.5)  # type: ignore[arg-type]
+
+
+@pytest.fixture
+def started(reloader: Reloader, haproxy: FakeHaproxy) -> Reloader:
+    reloader.start()
+    haproxy.calls.clear()
+    return reloader
+
+
+def test_start_installs_and_starts_on_the_current_routes(reloader, haproxy, keys):
+    before = reloads("ok")
+    reloader.start()
+    text = render(route_table(B, keys.values()), BIND)
+    assert "listen web-1-80" in text
+    assert haproxy.calls == [("check", text), ("install", text), ("start", None)]
+    assert reloader.served == text and reloader.started
+    assert [r.proxy for r in reloader.table.routes] == ["web-1-80"]
+    assert reloads("ok") == before + 1
+
+
+def test_start_on_a_refused_rendering_starts_on_the_empty_table(reloader, haproxy, caplog):
+    haproxy.refuse = "[ALERT] bad things"
+    before = reloads("refused")
+    reloader.start()
+    assert haproxy.kinds() == ["check", "install", "start"] and haproxy.installed() == [EMPTY]
+    assert reloader.served == EMPTY and reloader.table.routes == () and reloader.started
+    errors = [r.getMessage() for r in caplog.records if r.levelname == "ERROR"]
+    assert len(errors) == 1 and "bad things" in errors[0]
+    assert reloads("refused") == before + 1
+
+
+def test_unchanged_routes_touch_nothing(started, haproxy):
+    before = reloads("ok")
+    assert started.apply() == "unchanged"
+    assert haproxy.calls == []
+    assert reloads("ok") == before
+
+
+def test_a_change_is_installed_and_reloaded_once(started, haproxy, keys, caplog):
+    caplog.set_level("INFO")
+    before = reloads("ok")
+    keys.update(route("db", 1, 5432, "10.0.0.2:5432", "10.0.0.3:5432"))
+    assert started.apply() == "ok"
+    text = render(route_table(B, keys.values()), BIND)
+    assert haproxy.calls == [("check", text), ("install", text), ("reload", None)]
+    assert started.served == text and len(started.table.routes) == 2
+    lines = [r.getMessage() for r in caplog.records if "haproxy reloaded in" in r.getMessage()]
+    assert len(lines) == 1 and "2 routes, 3 backends; added db-1-5432 (2 backends)" in lines[0]
+    assert reloads("ok") == before + 1
+    assert metrics.REGISTRY.get_sample_value("service_registrator_discover_backends") == 3
+
+
+def test_a_refused_rendering_is_not_tried_again_until_forced(started, haproxy, keys, caplog):
+    served, before = started.served, reloads("refused")
+    haproxy.refuse = "[ALERT] port in use"
+    keys.update(route("db", 1, 5432, "10.0.0.2:5432"))
+    assert started.apply() == "refused"
+    assert haproxy.kinds() == ["check"] and started.served == served
+    assert any("port in use" in r.getMessage() for r in caplog.records if r.levelname == "ERROR")
+    haproxy.calls.clear()
+    assert started.apply() == "unchanged" and haproxy.calls == []
+    assert started.apply(force=True) == "refused" and haproxy.kinds() == ["check"]
+    assert reloads("refused") == before + 2
+    haproxy.refuse = None
+    haproxy.calls.clear()
+    assert started.apply(force=True) == "ok" and haproxy.kinds() == ["check", "install", "reload"]
+
+
+def test_a_failed_reload_puts_the_served_text_back(started, haproxy, keys, caplog):
+    served, before = started.served, reloads("failed")
+    haproxy.fail = "[ALERT] cannot bind socket"
+    keys.update(route("db", 1, 5432, "10.0.0.2:5432"))
+    assert started.apply() == "failed"
+    new = render(route_table(B, keys.values()), BIND)
+    assert haproxy.installed() == [new, served]
+    assert started.served == served and [r.proxy for r in started.table.routes] == ["web-1-80"]
+    assert any("cannot bind socket" in r.getMessage() for r in caplog.records if r.levelname == "ERROR")
+    assert reloads("failed") == before + 1
+    haproxy.calls.clear()
+    assert started.apply() == "unchanged" and haproxy.calls == []
+
+
+def test_a_skipped_key_is_warned_once_while_it_stays_skipped(started, keys, caplog):
+    bad = KeyValue(f"{B}/web/1/evil", "not an address", 0, 2, 2)
+
+    def warnings() -> int:
+        return sum(1 for r in caplog.records if r.levelname == "WARNING" and bad.key in r.getMessage())
+
+    keys[bad.key] = bad
+    started.apply()
+    started.apply()
+    started.apply(force=True)
+    assert warnings() == 1
+    assert metrics.REGISTRY.get_sample_value("service_registrator_discover_skipped_keys") == 1
+    del keys[bad.key]
+    started.apply()
+    assert metrics.REGISTRY.get_sample_value("service_registrator_discover_skipped_keys") == 0
+    keys[bad.key] = bad
+    started.apply()
+    assert warnings() == 2
+
+
+def test_changes_names_added_removed_and_changed_routes():
+    web = route("web", 1, 80, "10.0.0.1:80")
+    db = route("db", 1, 5432, "10.0.0.2:5432")
+    before = route_table(B, [*web.values(), *db.values()])
+    after = route_table(B, [*route("web", 1, 80, "10.0.0.1:80", "10.0.0.9:80").values(),
+                            *route("api", 2, 8080, "10.0.0.3:80").values()])
+    assert changes(before, after) == "added api-2-8080 (1 backends); removed db-1-5432; changed web-1-80 (2 backends)"
+    assert changes(before, before) == "no route changed"
+    assert changes(RouteTable((), ()), before) == "added db-1-5432 (1 backends); added web-1-80 (1 backends)"
+
+
+def test_requests_within_the_debounce_window_make_one_apply(keys, haproxy):
+    slept: list[float] = []
+    gate = gevent.event.Event()
+
+    def sleep(seconds: float) -> None:
+        slept.append(seconds)
+        gate.wait()
+
+    reloader = Reloader(lambda: keys, haproxy, B, BIND, 0.25, sleep)  # type: ignore[arg-type]
+    reloader.start()
+    applied: list[str] = []
+    apply = reloader.apply
+
+    def counted(force: bool = False) -> str:
+        applied.append(apply(force))
+        return applied[-1]
+
+    reloader.apply = counted  # type: ignore[method-assign]
+    runner = gevent.spawn(reloader.run)
+    try:
+        keys.update(route("db", 1, 5432, "10.0.0.2:5432"))
+        reloader.request()
+        reloader.request()
+        for _ in range(3):
+            gevent.sleep(0)
+        assert slept == [0.25] and applied == []  # waiting out the window
+        for _ in range(3):
+            reloader.request()
+        gate.set()
+        for _ in range(5):
+            gevent.sleep(0)
+        assert applied == ["ok"] and slept == [0.25]
+        assert haproxy.kinds().count("reload") == 1
+        reloader.request(force=True)  # SIGHUP: the same text loaded again
+        for _ in range(5):
+            gevent.sleep(0)
+        assert applied == ["ok", "ok"] and haproxy.kinds().count("reload") == 2
+    finally:
+        runner.kill()
