@@ -1,16 +1,16 @@
-"""The arbiter: signal handlers only enqueue; this loop dispatches them to `handle_*` methods."""
+"""The agent's arbiter (agent/arbiter.py): its signals, its greenlets, and how it starts and stops."""
 
 from __future__ import annotations
 
 import datetime
 import logging
 import signal
-from dataclasses import dataclass
 
 import gevent
 import gevent.queue
 
-from agent import __version__
+from agent import __version__, metrics
+from agent.arbiter import Arbiter, Crash, Exit, HttpSettings
 from agent.commands import Command, LeaseLost, Resync, Shutdown, Wipe
 from agent.config import Config, ConfigError, host_name
 from agent.docker_api import Docker
@@ -18,7 +18,6 @@ from agent.etcd import Etcd, Members
 from agent.etcderrors import EtcdRequestError, EtcdUnavailable
 from agent.events import EventFollower
 from agent.hoststate import HostTakenOver
-from agent.http import HttpEndpoint
 from agent.layouts import build_layouts
 from agent.lease import Heartbeat, HostLease
 from agent.marker import RUNNING, Marker, marker_key
@@ -28,59 +27,22 @@ from agent.writer import Writer
 
 log = logging.getLogger(__name__)
 
-SIGNALS = {signal.SIGTERM: "term", signal.SIGINT: "int", signal.SIGHUP: "hup", signal.SIGUSR2: "usr2"}
 WRITE_TIMEOUT = 5.0
 SHUTDOWN_TIMEOUT = 8.0
 
 
-@dataclass(frozen=True)
-class Exit:
-    code: int
+class Agent(Arbiter):
+    SIGNALS = {signal.SIGTERM: "term", signal.SIGINT: "int", signal.SIGHUP: "hup", signal.SIGUSR2: "usr2"}
 
-
-@dataclass(frozen=True)
-class Crash:
-    """A greenlet ended with an exception."""
-
-    name: str
-    error: BaseException
-
-
-class Agent:
     def __init__(self, config: Config) -> None:
+        super().__init__(HttpSettings(config.http_addr, "EC_REGISTRATOR_HTTP_ADDR", metrics.render))
         self.config = config
-        self.inbox: gevent.queue.Queue = gevent.queue.Queue()
         self.commands: gevent.queue.Queue = gevent.queue.Queue()
         self.writer: Writer | None = None
         self.heartbeat: Heartbeat | None = None
         self.lease: HostLease | None = None
         self.members = Members(config.etcd_endpoints)
         self.follower: EventFollower | None = None
-        self._greenlets: dict[str, gevent.Greenlet] = {}
-        self.http: HttpEndpoint | None = None
-
-    def run(self) -> int:
-        for signum in SIGNALS:
-            gevent.signal_handler(signum, self.inbox.put, signum)
-        if self.config.http_addr:
-            self.http = HttpEndpoint(self.config.http_addr, self.status)
-            try:
-                self.http.start()
-            except OSError as exc:
-                log.error("EC_REGISTRATOR_HTTP_ADDR: cannot listen on %s:%d (%s)", *self.config.http_addr,
-                          exc.strerror)
-                return 2
-        self._spawn("startup", self.start)
-        while True:
-            item = self.inbox.get()
-            if isinstance(item, Exit):
-                self._kill_all()
-                return item.code
-            if isinstance(item, Crash):
-                return self.handle_crash(item)
-            code = getattr(self, "handle_" + SIGNALS[item])()
-            if code is not None:
-                return code
 
     # -- signals -----------------------------------------------------------------------------------
     def handle_hup(self) -> None:
@@ -98,6 +60,10 @@ class Agent:
     def handle_int(self) -> int:
         log.info("SIGINT: exiting, keys left in place")
         return self._shutdown(revoke=False)
+
+    def handle_exit(self, code: int) -> int:
+        self._kill_all()
+        return code
 
     def handle_crash(self, crash: Crash) -> int:
         """Another agent took the host over: stop at once, touching nothing. Any other failure: leave the
@@ -195,14 +161,6 @@ class Agent:
         """A client of its own (timeouts differ), on the member list every client shares."""
         return Etcd.from_config(self.config, timeout, self.members)
 
-    def _spawn(self, name: str, run: object) -> None:
-        greenlet = gevent.spawn(run)
-        greenlet.link_exception(lambda failed: self._crashed(name, failed))
-        self._greenlets[name] = greenlet
-
-    def _crashed(self, name: str, greenlet: gevent.Greenlet) -> None:
-        self.inbox.put(Crash(name, greenlet.exception))
-
     def _shutdown(self, revoke: bool) -> int:
         for name in [name for name in self._greenlets if name == "startup" or name.startswith(("events", "watch"))]:
             self._kill(name)
@@ -228,16 +186,9 @@ class Agent:
         log.info("SIGTERM: revoked lease %x; this host's keys are gone", self.lease.id)
         return 0
 
-    def _kill(self, name: str) -> None:
-        greenlet = self._greenlets.pop(name, None)
-        if greenlet is not None:
-            greenlet.unlink_all()
-            greenlet.kill(block=True, timeout=2)
-
     def _kill_all(self) -> None:
         if self.heartbeat:
             self.heartbeat.stop()
         if self.http:
             self.http.stop()
-        for name in list(self._greenlets):
-            self._kill(name)
+        self._kill_greenlets()

@@ -337,6 +337,22 @@ def connect_values(values: dict[str, Any]) -> None:
         raise ConfigError(str(exc)) from None
 
 
+def load_command(parser: argparse.ArgumentParser, settings: Sequence[Setting], argv: Sequence[str],
+                 environ: Mapping[str, str]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """A command beside the agent (`discover`, `status`): its flags, and its settings' values with the etcd
+    connection made whole (`connect_values`)."""
+    flags = vars(parser.parse_args(list(argv)))
+    values = parse_settings(settings, raw_settings(flags, environ, settings))
+    connect_values(values)
+    return flags, values
+
+
+def command_parser(prog: str, description: str, epilog: str) -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog=prog, description=description, epilog=epilog)
+    parser.add_argument("--version", action="version", version=f"service-registrator {__version__}")
+    return parser
+
+
 def connection_settings() -> tuple[Setting, ...]:
     """What every command that talks to etcd shares with the agent: endpoints, TLS, user, password, logging."""
     return tuple(setting for setting in SETTINGS if setting.name in CONNECTION)

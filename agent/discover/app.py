@@ -1,76 +1,37 @@
-"""`Discover`, the arbiter of `service-registrator discover`: signal handlers only enqueue; this loop
-dispatches them to `handle_*`. Greenlets: the follower (etcd's backends root), the reloader (haproxy's
-configuration) and a watch on the haproxy master, whose exit ends discover with status 1."""
+"""`Discover`, the arbiter (agent/arbiter.py) of `service-registrator discover`. Greenlets: the follower
+(etcd's backends root), the reloader (haproxy's configuration) and a watch on the haproxy master, whose exit
+ends discover with status 1."""
 
 from __future__ import annotations
 
 import logging
 import signal
-from collections.abc import Callable
-from dataclasses import dataclass
 
-import gevent
-import gevent.queue
-
+from agent.arbiter import Arbiter, Crash, Exit, HttpSettings
 from agent.discover import metrics
 from agent.discover.follower import BackendsFollower
 from agent.discover.haproxy import Haproxy, HaproxyError
 from agent.discover.reloader import Reloader
 from agent.discover.settings import DiscoverConfig
 from agent.etcd import Etcd
-from agent.http import HttpEndpoint
 from agent.startup import FATAL, wait_for
 
 log = logging.getLogger(__name__)
 
-SIGNALS = {signal.SIGTERM: "term", signal.SIGINT: "int", signal.SIGHUP: "hup"}
 ETCD_TIMEOUT = 5.0
 
 
-@dataclass(frozen=True)
-class Exit:
-    code: int
+class Discover(Arbiter):
+    SIGNALS = {signal.SIGTERM: "term", signal.SIGINT: "int", signal.SIGHUP: "hup"}
 
-
-@dataclass(frozen=True)
-class Crash:
-    name: str
-    error: BaseException
-
-
-class Discover:
     def __init__(self, config: DiscoverConfig) -> None:
+        super().__init__(HttpSettings(config.http_addr, "EC_REGISTRATOR_DISCOVER_HTTP_ADDR", metrics.render))
         self.config = config
-        self.inbox: gevent.queue.Queue = gevent.queue.Queue()
         self.haproxy = Haproxy(config.haproxy_bin, config.haproxy_config)
         self.follower = BackendsFollower(Etcd.from_config(config, ETCD_TIMEOUT), config.backends_dir,
                                          lambda: self.reloader.request())
         self.reloader = Reloader(lambda: self.follower.keys, self.haproxy, config.backends_dir, config.bind,
                                  config.debounce)
-        self._greenlets: dict[str, gevent.Greenlet] = {}
-        self.http: HttpEndpoint | None = None
-
-    def run(self) -> int:
-        for signum in SIGNALS:
-            gevent.signal_handler(signum, self.inbox.put, signum)
-        if self.config.http_addr:
-            self.http = HttpEndpoint(self.config.http_addr, self.status, metrics.render)
-            try:
-                self.http.start()
-            except OSError as exc:
-                log.error("EC_REGISTRATOR_DISCOVER_HTTP_ADDR: cannot listen on %s:%d (%s)", *self.config.http_addr,
-                          exc.strerror)
-                return 2
-        self._spawn("startup", self.start)
-        while True:
-            item = self.inbox.get()
-            if isinstance(item, Exit):
-                return self._stop(item.code)
-            if isinstance(item, Crash):
-                return self.handle_crash(item)
-            code = getattr(self, "handle_" + SIGNALS[item])()
-            if code is not None:
-                return code
 
     # -- signals -----------------------------------------------------------------------------------
     def handle_term(self) -> int:
@@ -88,6 +49,9 @@ class Discover:
     def handle_crash(self, crash: Crash) -> int:
         log.error("%s stopped: %s", crash.name, crash.error)
         return self._stop(1)
+
+    def handle_exit(self, code: int) -> int:
+        return self._stop(code)
 
     def status(self) -> dict[str, float]:
         running = bool(self.haproxy.process and self.haproxy.process.poll() is None)
@@ -114,15 +78,8 @@ class Discover:
     def _watch_haproxy(self) -> None:
         raise HaproxyError(f"haproxy exited with status {self.haproxy.wait()}")
 
-    def _spawn(self, name: str, run: Callable[[], None]) -> None:
-        greenlet = gevent.spawn(run)
-        greenlet.link_exception(lambda failed: self.inbox.put(Crash(name, failed.exception)))
-        self._greenlets[name] = greenlet
-
     def _stop(self, code: int) -> int:
-        for greenlet in self._greenlets.values():
-            greenlet.unlink_all()
-            greenlet.kill(block=True, timeout=2)
+        self._kill_greenlets()
         status = self.haproxy.stop()
         if status is not None:
             log.info("haproxy stopped (status %d)", status)

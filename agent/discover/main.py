@@ -1,32 +1,24 @@
-"""`service-registrator discover [check] [--once]`: exit 0, 1 (etcd or haproxy failed), 2 (a bad setting)."""
+"""`service-registrator discover [check] [--once]`: exit 0, 1 (etcd or haproxy failed), 2 (a bad setting).
+agent/cli.py calls `load`, then `run`."""
 
 from __future__ import annotations
 
 import logging
-import os
 import sys
-from collections.abc import Sequence
 
-from agent.config import ConfigError
 from agent.discover.haproxy import Haproxy
 from agent.discover.render import render
 from agent.discover.routes import RouteTable, route_table
 from agent.discover.settings import DiscoverConfig, load
 from agent.etcd import Etcd
 from agent.etcderrors import EtcdRequestError, EtcdUnavailable
-from agent.logs import setup_logging
 
 log = logging.getLogger(__name__)
+__all__ = ["load", "run"]
 READ_TIMEOUT = 5.0
 
 
-def main(argv: Sequence[str]) -> int:
-    try:
-        config = load(argv, os.environ)
-    except ConfigError as exc:
-        print(f"service-registrator discover: {exc}", file=sys.stderr)
-        return 2
-    setup_logging(config.log_level, config.log_format)
+def run(config: DiscoverConfig) -> int:
     if config.once or config.command == "check":
         return check(config) if config.command == "check" else once(config)
     from agent.discover.app import Discover

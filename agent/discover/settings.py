@@ -10,19 +10,16 @@ import shutil
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import partial
-from typing import Any
 
-from agent import __version__
 from agent.config import (
     ConfigError,
     Endpoint,
     Setting,
     add_flags,
-    connect_values,
+    command_parser,
     connection_settings,
     http_addr,
-    parse_settings,
-    raw_settings,
+    load_command,
 )
 from agent.discover.render import bind_address
 from agent.layouts.backends import LAYOUT as BACKENDS
@@ -105,25 +102,22 @@ def settings() -> tuple[Setting, ...]:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="service-registrator discover",
-        description="Routes traffic with haproxy from the backends layout: a TCP listener on <bind>:<port> for "
-        "every B/<service>/<n>, balancing over the addresses registered under it. Reads (and watches) the "
-        "whole backends root.",
-        epilog="Signals: SIGTERM or SIGINT stop haproxy and exit 0; SIGHUP renders and reloads again.")
+    parser = command_parser(
+        "service-registrator discover",
+        "Routes traffic with haproxy from the backends layout: a TCP listener on <bind>:<port> for every "
+        "B/<service>/<n>, balancing over the addresses registered under it. Reads (and watches) the whole "
+        "backends root.",
+        "Signals: SIGTERM or SIGINT stop haproxy and exit 0; SIGHUP renders and reloads again.")
     parser.add_argument("command", nargs="?", choices=COMMANDS, default="run",
                         help="run (default): follow etcd and keep haproxy routing; check: validate the settings, "
                         "read etcd, have haproxy check the rendering, say what was found")
-    parser.add_argument("--version", action="version", version=f"service-registrator {__version__}")
     parser.add_argument("--once", action="store_true", help="print the haproxy configuration to stdout and exit")
     add_flags(parser, settings())
     return parser
 
 
 def load(argv: Sequence[str], environ: Mapping[str, str]) -> DiscoverConfig:
-    flags = vars(build_parser().parse_args(list(argv)))
-    values: dict[str, Any] = parse_settings(settings(), raw_settings(flags, environ, settings()))
-    connect_values(values)
+    flags, values = load_command(build_parser(), settings(), argv, environ)
     config = DiscoverConfig(**values, command=str(flags["command"]), once=bool(flags["once"]))
     if not config.once:
         _check_haproxy(config)

@@ -1,24 +1,22 @@
 """`service-registrator status`: read the whole registry once, print the hosts and the anomalies; exit 0 when
-there are none, 1 when there are (or etcd cannot be read), 2 on a bad setting."""
+there are none, 1 when there are (or etcd cannot be read), 2 on a bad setting. agent/cli.py calls `load`, then
+`run`."""
 
 from __future__ import annotations
 
 import logging
-import os
 import sys
-from collections.abc import Sequence
 
 import requests
 
-from agent.config import ConfigError
 from agent.etcd import Etcd
 from agent.etcderrors import EtcdError, LeaseNotFound
 from agent.kv import LeaseInfo
-from agent.logs import setup_logging
 from agent.status.report import Report, build_report, leases_to_ask, printable, render_json, render_text
 from agent.status.settings import StatusConfig, load
 
 log = logging.getLogger(__name__)
+__all__ = ["load", "run"]
 
 TIMEOUT = 5.0
 PROG = "service-registrator status"
@@ -26,13 +24,7 @@ PROG = "service-registrator status"
 UNREADABLE = (EtcdError, requests.RequestException, ValueError, KeyError, TypeError)
 
 
-def main(argv: Sequence[str]) -> int:
-    try:
-        config = load(argv, os.environ)
-    except ConfigError as exc:
-        print(f"{PROG}: {exc}", file=sys.stderr)
-        return 2
-    setup_logging(config.log_level, config.log_format)
+def run(config: StatusConfig) -> int:
     try:
         report = read_report(config)
     except UNREADABLE as exc:

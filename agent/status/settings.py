@@ -6,20 +6,17 @@ from __future__ import annotations
 import argparse
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
 
-from agent import __version__
 from agent.config import (
     SETTINGS,
     ConfigError,
     Endpoint,
     Setting,
     add_flags,
-    connect_values,
+    command_parser,
     connection_settings,
+    load_command,
     nested,
-    parse_settings,
-    raw_settings,
 )
 from agent.layouts.backends import LAYOUT as BACKENDS
 
@@ -47,14 +44,13 @@ def settings() -> tuple[Setting, ...]:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="service-registrator status",
-        description="Reads the WHOLE registry once (every key under the ec and backends roots, at one revision, "
-        "and the lease of every agent marker) and prints one row per host, then what looks wrong: keys on no "
-        "lease, index keys naming a missing container, markers whose lease is gone, hosts without a marker. "
-        "An operator's command, not the per-host agent: its cost grows with the fleet.",
-        epilog="Exit status: 0 no anomalies, 1 anomalies found or etcd unreadable, 2 a bad setting.")
-    parser.add_argument("--version", action="version", version=f"service-registrator {__version__}")
+    parser = command_parser(
+        "service-registrator status",
+        "Reads the WHOLE registry once (every key under the ec and backends roots, at one revision, and the lease "
+        "of every agent marker) and prints one row per host, then what looks wrong: keys on no lease, index keys "
+        "naming a missing container, markers whose lease is gone, hosts without a marker. An operator's command, "
+        "not the per-host agent: its cost grows with the fleet.",
+        "Exit status: 0 no anomalies, 1 anomalies found or etcd unreadable, 2 a bad setting.")
     parser.add_argument("--json", action="store_true",
                         help='print one JSON document {"revision", "hosts", "anomalies"} instead of the table')
     add_flags(parser, settings())
@@ -62,9 +58,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def load(argv: Sequence[str], environ: Mapping[str, str]) -> StatusConfig:
-    flags = vars(build_parser().parse_args(list(argv)))
-    values: dict[str, Any] = parse_settings(settings(), raw_settings(flags, environ, settings()))
-    connect_values(values)
+    flags, values = load_command(build_parser(), settings(), argv, environ)
     _check_apart(values["etcd_dir"], values["backends_dir"])
     return StatusConfig(**values, json=bool(flags["json"]))
 

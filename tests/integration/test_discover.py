@@ -23,7 +23,7 @@ from tests.support.etcdclient import EtcdClient
 from tests.support.scrape import scrape, status
 from tests.support.servers import free_port, start_etcd
 from tests.support.tls import make_tls
-from tests.support.waiting import wait_until
+from tests.support.waiting import wait_equal, wait_until
 
 SETTINGS = {"LAYOUTS": "backends", "HOST_IP": "127.0.0.1"}
 
@@ -87,7 +87,7 @@ def test_two_agents_route_and_a_stopped_container_leaves_rotation(agents, contai
         agents.start("host-b", root, docker_url=second_dockerd.url, BACKENDS_DIR=root + "-b", **SETTINGS)
         discover = discovers.start(root + "-b")
         discover.wait_started()
-        wait_until(lambda: replies(port) == {"one", "two"}, timeout=20, what="both containers in rotation")
+        wait_equal(lambda: replies(port), {"one", "two"}, timeout=20, what="both containers in rotation")
 
         one_address = etcd.get(f"{root}-b/{service}/1/{one.id[:12]}").value
         one.stop(timeout=1)

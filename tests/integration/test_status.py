@@ -53,7 +53,8 @@ def test_two_hosts_then_planted_anomalies(agents, containers, docker_client, sec
                    what="backends of both")
         counts = {"host-a": expected_counts(docker_client, root, "host-a", IP_A),
                   "host-b": expected_counts(other, root, "host-b", IP_B)}
-        assert counts["host-a"] == (1, 1) and counts["host-b"][0] == counts["host-b"][1] + 1
+        # the second daemon may still run other tests' containers: host-b's counts are what Docker says
+        assert counts["host-a"] == (1, 1) and counts["host-b"][0] >= 2 and counts["host-b"][1] >= 1
         flags = ("--etcd-dir", root, "--backends-dir", root + "-b")
 
         done = run_status(*flags, etcd_url=etcd_server.url)
