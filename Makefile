@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: run status discover test unit lint bench bench-fleet image deps venv fixtures clean
+.PHONY: run status discover test unit lint bench bench-fleet bench-discover image deps venv fixtures clean
 
 run: venv
 	scripts/run-local
@@ -40,6 +40,9 @@ bench: deps venv
 
 bench-fleet: deps venv
 	$(BIN)/python -m bench.fleet --out docs/benchmarks.md
+
+bench-discover: deps venv
+	$(BIN)/python -m bench.discover --out docs/benchmarks.md
 
 image: deps venv
 	$(BIN)/python -m tests.support.image

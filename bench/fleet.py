@@ -34,6 +34,7 @@ from pathlib import Path
 from bench import fleet_many, fleet_one
 from bench.fakedocker import self_check
 from bench.fleet_one import say
+from bench.harness import insert_report
 from bench.run import machine
 from tests.support.agents import REPO
 
@@ -95,18 +96,6 @@ def agent_under_test() -> str:
 
     changed = " with uncommitted changes under agent/" if git("status", "--porcelain", "agent") else ""
     return f"Agent: the working tree at {git('rev-parse', '--short', 'HEAD') or 'unknown'}{changed}"
-
-
-def insert_report(path: Path, report: str) -> None:
-    """Put `report` at the end of the Fleet section (made at the end of the file when missing)."""
-    text = path.read_text(encoding="utf-8") if path.exists() else ""
-    if HEADING not in text:
-        text = text.rstrip("\n") + f"\n\n{HEADING}\n"
-    start = text.index(HEADING) + len(HEADING)
-    following = text.find("\n## ", start)
-    end = len(text) if following < 0 else following + 1
-    head, tail = text[:end].rstrip("\n"), text[end:]
-    path.write_text(f"{head}\n\n{report.rstrip()}\n" + (f"\n{tail}" if tail else ""), encoding="utf-8")
 
 
 def arguments() -> argparse.Namespace:
@@ -176,7 +165,7 @@ def main() -> None:
     report = f"### {stamp}: {machine()}{quick}, {minutes:.1f} min\n\n{agent_under_test()}.\n\n{body}\n"
     print(report)
     if args.out:
-        insert_report(Path(args.out), report)
+        insert_report(Path(args.out), HEADING, report)
     sys.exit(0 if finished else 1)
 
 

@@ -115,3 +115,16 @@ def proc_figures(pid: int) -> tuple[float, float]:
         fields = stat.read().rsplit(")", 1)[1].split()
     ticks = os.sysconf("SC_CLK_TCK")
     return peak_kb / 1024, (int(fields[11]) + int(fields[12])) / ticks
+
+
+def insert_report(path: Path, heading: str, report: str, intro: str = "") -> None:
+    """Put `report` at the end of the section `heading` (made, with `intro`, at the end of the file when
+    missing)."""
+    text = path.read_text(encoding="utf-8") if path.exists() else ""
+    if heading not in text:
+        text = text.rstrip("\n") + f"\n\n{heading}\n" + (f"\n{intro}" if intro else "")
+    start = text.index(heading) + len(heading)
+    following = text.find("\n## ", start)
+    end = len(text) if following < 0 else following + 1
+    head, tail = text[:end].rstrip("\n"), text[end:]
+    path.write_text(f"{head}\n\n{report.rstrip()}\n" + (f"\n{tail}" if tail else ""), encoding="utf-8")

@@ -10,7 +10,6 @@ import socketserver
 import threading
 import time
 import uuid
-from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -18,7 +17,7 @@ import docker
 
 from tests.conftest import RUN_ID, TEST_LABEL
 from tests.integration.test_security import PASSWORD, enable_auth
-from tests.support.discover import ask, replies, run_discover
+from tests.support.discover import Traffic, ask, replies, run_discover
 from tests.support.etcdclient import EtcdClient
 from tests.support.scrape import scrape, status
 from tests.support.servers import free_port, start_etcd
@@ -51,28 +50,6 @@ def loopback_server(reply: str, delay: float = 0.0) -> Iterator[int]:
     finally:
         server.shutdown()
         server.server_close()
-
-
-class Traffic:
-    """Requests in a loop on a thread of the test, counting each reply (`refused`, `failed: …` included)."""
-
-    def __init__(self, port: int) -> None:
-        self.port = port
-        self.seen: Counter[str] = Counter()
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._loop, daemon=True)
-
-    def __enter__(self) -> Traffic:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join(10)
-
-    def _loop(self) -> None:
-        while not self._stop.is_set():
-            self.seen[ask(self.port)] += 1
 
 
 def test_two_agents_route_and_a_stopped_container_leaves_rotation(agents, containers, second_dockerd, discovers,

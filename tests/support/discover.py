@@ -8,6 +8,9 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
+import time
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -32,6 +35,36 @@ def ask(port: int, timeout: float = 2.0) -> str:
 
 def replies(port: int, count: int = 8) -> set[str]:
     return {ask(port) for _ in range(count)}
+
+
+class Traffic:
+    """Sequential requests through a listener on a thread (each a new TCP connection), every reply counted
+    (`refused`, `failed: …` included); `record` sees each with its duration and wall-clock start."""
+
+    def __init__(self, port: int, timeout: float = 2.0) -> None:
+        self.port = port
+        self.timeout = timeout
+        self.seen: Counter[str] = Counter()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, daemon=True)
+
+    def __enter__(self) -> Traffic:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join(self.timeout + 5)
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            began, wall = time.monotonic(), time.time()
+            reply = ask(self.port, self.timeout)
+            self.seen[reply] += 1
+            self.record(reply, time.monotonic() - began, wall)
+
+    def record(self, reply: str, seconds: float, began: float) -> None:
+        """One reply: nothing more to note here (a benchmark notes more)."""
 
 
 def discover_environment(etcd_url: str, backends: str, config: Path, **settings: str) -> dict[str, str]:
