@@ -312,3 +312,18 @@ def test_hostile_service_labels_through_the_agent(agents, containers, discovers,
     assert all(re.fullmatch(r"(#.*|[a-z]+( \S+)?|    ([a-z-]+|#)( \S+)*|)", line) for line in text.splitlines()), text
     assert {line.split()[2] for line in text.splitlines() if line.startswith("    server ")} <= {
         value for key, value in etcd.values(root + "-b/").items() if not key.endswith("/port")}
+
+
+def test_killed_discover_leaves_no_haproxy_behind(discovers, etcd, root):
+    with loopback_server("orphan") as backend:
+        port = free_port()
+        etcd.put(f"{root}/orphan/1/port", str(port))
+        etcd.put(f"{root}/orphan/1/aaaaaaaaaaaa", f"127.0.0.1:{backend}")
+        discover = discovers.start(root)
+        discover.wait_started()
+        wait_until(lambda: ask(port) == "orphan", what="the route")
+        assert discover.haproxy_pids()
+        discover.signal(signal.SIGKILL)
+        discover.wait_exit()
+        wait_until(lambda: not discover.haproxy_pids(), what="haproxy gone with its parent")
+        assert ask(port) == "refused"
