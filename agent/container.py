@@ -42,9 +42,18 @@ def is_ignored(inspect: Inspect) -> bool:
     return service_settings(inspect).get("SERVICE_IGNORE", "").strip().lower() in TRUE_WORDS
 
 
+def has_healthcheck(inspect: Inspect) -> bool:
+    """Read from the configuration, not from `State.Health`: Podman reports that (with `Status: ""`) for every
+    container. `["NONE"]` is Docker's `--no-healthcheck`."""
+    test = ((inspect.get("Config") or {}).get("Healthcheck") or {}).get("Test") or []
+    return bool(test) and test[0] != "NONE"
+
+
 def health_status(inspect: Inspect) -> str | None:
-    health = (inspect.get("State") or {}).get("Health")
-    return health.get("Status") if health else None
+    """The health of a container with a healthcheck ("" until its first check on Podman); None without one."""
+    if not has_healthcheck(inspect):
+        return None
+    return str(((inspect.get("State") or {}).get("Health") or {}).get("Status") or "")
 
 
 def is_registrable(inspect: Inspect) -> bool:

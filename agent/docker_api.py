@@ -19,12 +19,12 @@ EVENT_FILTERS = {"type": ["container", "network"]}
 # every interval; those are ignored, the resulting health_status event is what counts. `kill` is ignored
 # too: a signal changes nothing by itself, and `die` follows when the container dies (an inspect on `kill`
 # during `docker rm -f` waits for Docker's container lock and delays everything queued behind it).
-CONTAINER_ACTIONS = frozenset({"start", "die", "stop", "pause", "unpause", "destroy", "rename", "restart",
-                               "update", "oom"})
+CONTAINER_ACTIONS = frozenset({"start", "die", "stop", "pause", "unpause", "destroy", "remove", "rename",
+                               "restart", "update", "oom"})  # `remove`: Podman's `destroy`
 NETWORK_ACTIONS = frozenset({"connect", "disconnect"})
 # Actions after which a container is certainly not to be registered: no inspect needed (an inspect during
 # `docker rm` waits for Docker's container lock, tens of milliseconds).
-STOPPING_ACTIONS = frozenset({"die", "stop", "destroy", "pause", "oom", "health_status: unhealthy"})
+STOPPING_ACTIONS = frozenset({"die", "stop", "destroy", "remove", "pause", "oom", "health_status: unhealthy"})
 
 
 MAX_IN_FLIGHT = 16  # requests (inspects) in flight at once; each keeps its connection
@@ -41,7 +41,8 @@ def affected_container(event: dict[str, Any]) -> str | None:
     if event.get("Type") == "container" and (action in CONTAINER_ACTIONS or action.startswith("health_status")):
         return actor.get("ID") or event.get("id")
     if event.get("Type") == "network" and action in NETWORK_ACTIONS:
-        return (actor.get("Attributes") or {}).get("container")
+        # Docker: the network in Actor.ID, the container in its attributes; Podman: the container in Actor.ID
+        return (actor.get("Attributes") or {}).get("container") or actor.get("ID")
     return None
 
 

@@ -1,4 +1,5 @@
-"""Fixtures: a real dockerd (private, or SR_TEST_DOCKER_HOST), a real etcd, agent processes, containers.
+"""Fixtures: a real dockerd (private, or SR_TEST_DOCKER_HOST), a real Podman service (private) for the modules
+that run on both engines, a real etcd, agent processes, containers.
 
 Everything a test starts is stopped by pid, and every container it makes carries the label `sr-test`
 with this run's id and is removed by that label.
@@ -9,6 +10,7 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import docker
@@ -18,6 +20,7 @@ from docker.models.containers import Container
 from tests.support.agents import AgentFactory
 from tests.support.discover import DiscoverFactory
 from tests.support.etcdclient import EtcdClient
+from tests.support.podman import PodmanService, private_podman
 from tests.support.servers import (
     Dockerd,
     EtcdMember,
@@ -27,6 +30,7 @@ from tests.support.servers import (
     private_dockerd,
     start_etcd,
 )
+from tests.support.waiting import wait_until
 
 RUN_ID = uuid.uuid4().hex[:8]
 TEST_LABEL = "sr-test"
@@ -68,8 +72,13 @@ def second_dockerd() -> Iterator[Dockerd]:
 
 
 @pytest.fixture(scope="session")
-def docker_client(docker_url: str) -> Iterator[docker.DockerClient]:
-    client = docker.DockerClient(base_url=docker_url, version="auto", timeout=60)
+def dockerd_client(docker_url: str) -> Iterator[docker.DockerClient]:
+    yield from engine_client(docker_url)
+
+
+def engine_client(url: str) -> Iterator[docker.DockerClient]:
+    """A client of the engine at `url` with the test image; on teardown, this run's containers and networks go."""
+    client = docker.DockerClient(base_url=url, version="auto", timeout=60)
     build_test_image(client)
     try:
         yield client
@@ -78,6 +87,49 @@ def docker_client(docker_url: str) -> Iterator[docker.DockerClient]:
         for network in client.networks.list(filters={"label": f"{TEST_LABEL}={RUN_ID}"}):
             network.remove()
         client.close()
+
+
+@pytest.fixture(scope="session")
+def podman() -> Iterator[PodmanService]:
+    with private_podman() as service:
+        yield service
+
+
+@pytest.fixture(scope="session")
+def podman_client(podman: PodmanService) -> Iterator[docker.DockerClient]:
+    yield from engine_client(podman.url)
+
+
+@dataclass(frozen=True)
+class Engine:
+    """The container engine a test runs on: the private dockerd, or (in the matrix modules, which parametrize
+    `engine` with "docker" and "podman") the private Podman service."""
+
+    name: str
+    url: str
+    client: docker.DockerClient
+    podman: PodmanService | None = None
+
+    def check_health(self, cid: str, healthy: bool) -> None:
+        """Podman has no timers here to run health checks: run them, as a timer would, until one gives the result
+        the test set up (a check right after an exec may still see the old state). Docker runs them itself."""
+        if self.podman is not None:
+            wanted = 0 if healthy else 1
+            wait_until(lambda: self.podman.healthcheck(cid) == wanted, what=f"health check of {cid[:12]}")
+
+
+@pytest.fixture
+def engine(request: pytest.FixtureRequest, docker_url: str, dockerd_client: docker.DockerClient) -> Engine:
+    if getattr(request, "param", "docker") == "podman":
+        service = request.getfixturevalue("podman")
+        return Engine("podman", service.url, request.getfixturevalue("podman_client"), service)
+    return Engine("docker", docker_url, dockerd_client)
+
+
+@pytest.fixture
+def docker_client(engine: Engine) -> docker.DockerClient:
+    """The client of the test's engine (Docker unless the module parametrizes `engine`)."""
+    return engine.client
 
 
 def remove_labelled(client: docker.DockerClient) -> None:
@@ -132,8 +184,8 @@ def root() -> str:
 
 
 @pytest.fixture
-def agents(tmp_path: Path, docker_url: str, etcd_server: EtcdMember) -> Iterator[AgentFactory]:
-    factory = AgentFactory(tmp_path, docker_url, etcd_server.url)
+def agents(tmp_path: Path, engine: Engine, etcd_server: EtcdMember) -> Iterator[AgentFactory]:
+    factory = AgentFactory(tmp_path, engine.url, etcd_server.url)
     try:
         yield factory
     finally:

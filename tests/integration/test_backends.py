@@ -5,14 +5,18 @@ from __future__ import annotations
 import signal
 
 import docker
+import pytest
 
 from tests.conftest import RUN_ID, TEST_LABEL
 from tests.support.expect import backends_picture, docker_picture, etcd_picture
 from tests.support.waiting import wait_equal, wait_until
 
+BOTH_ENGINES = pytest.mark.parametrize("engine", ["docker", "podman"], indirect=True)
+
 IP_A, IP_B = "10.10.0.1", "10.10.0.2"
 
 
+@BOTH_ENGINES
 def test_one_two_and_three_ports_and_two_containers_of_one_service(agents, containers, docker_client, etcd, root):
     containers.run(ports={"80/tcp": None}, labels={"SERVICE_NAME": "single"})
     containers.run(ports={"80/tcp": None, "53/udp": None}, labels={"SERVICE_NAME": "dns"})

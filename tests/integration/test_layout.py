@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import uuid
 
+import pytest
+
 from tests.conftest import RUN_ID
 from tests.support.expect import docker_picture, etcd_picture
 from tests.support.waiting import wait_equal
+
+pytestmark = pytest.mark.parametrize("engine", ["docker", "podman"], indirect=True)  # one matrix, two engines
 
 HOST = "matrix-host"
 HOSTILE_LABELS = {"a/b": "slash", "p%c": "per%cent", "ünïcödé": "ça va ✓", "empty": "", "x/y/z": "two/slashes"}
@@ -18,7 +22,11 @@ def converged(etcd, docker_client, root: str, what: str) -> None:
     wait_equal(lambda: etcd_picture(etcd, root), docker_picture(docker_client, root, HOST), timeout=10, what=what)
 
 
-def test_matrix_is_registered_exactly_and_follows_events(agents, containers, docker_client, etcd, root):
+# HostIp of a port published on every interface, as each engine reports it (SPEC §3: extIp as reported)
+ANY_HOST_IP = {"docker": "0.0.0.0", "podman": ""}
+
+
+def test_matrix_is_registered_exactly_and_follows_events(agents, containers, docker_client, engine, etcd, root):
     network = containers.network(f"srnet-{RUN_ID}-{uuid.uuid4().hex[:6]}")
     published = containers.run(ports={"80/tcp": None, "53/udp": None}, labels=HOSTILE_LABELS)
     exposed = containers.run(ports={"9000/tcp": []})
@@ -37,7 +45,7 @@ def test_matrix_is_registered_exactly_and_follows_events(agents, containers, doc
     assert picture[f"{base}/labels/empty"] == ""
     assert picture[f"{root}/labels/x%2Fy%2Fz/{published.id}"] == "two/slashes"
     assert picture[f"{base}/network/ports/53-udp/proto"] == "udp"
-    assert picture[f"{base}/network/ports/80-tcp/extIp"] == "0.0.0.0"
+    assert picture[f"{base}/network/ports/80-tcp/extIp"] == ANY_HOST_IP[engine.name]
     assert picture[f"{base}/network/ports/80-tcp/extPort"].isdigit()
     assert picture[f"{root}/containers/{exposed.id}/network/ports/9000-tcp/extPort"] == ""
     assert picture[f"{root}/containers/{host_net.id}/network/ip"] == ""
@@ -75,19 +83,23 @@ def test_matrix_is_registered_exactly_and_follows_events(agents, containers, doc
     assert etcd.get(f"{root}/hosts/{HOST}/{late.name}") is None
 
 
-def test_healthcheck_registers_only_while_healthy(agents, containers, docker_client, etcd, root):
+def test_healthcheck_registers_only_while_healthy(agents, containers, docker_client, engine, etcd, root):
     checked = containers.run(healthcheck=HEALTHCHECK)
+    plain = containers.run()  # no health check: registered at once, on Podman too (which reports a Health)
     agent = agents.start(HOST, root)
     agent.wait_running(etcd)
     converged(etcd, docker_client, root, "start, health 'starting'")
     id_key = f"{root}/containers/{checked.id}/id"
     assert etcd.get(id_key) is None
+    assert etcd.get(f"{root}/containers/{plain.id}/id").value == plain.id
 
     checked.exec_run("touch /tmp/healthy")
+    engine.check_health(checked.id, healthy=True)
     wait_equal(lambda: etcd.get(id_key) is not None, True, what="healthy container registered")
     converged(etcd, docker_client, root, "healthy")
 
     checked.exec_run("rm /tmp/healthy")
+    engine.check_health(checked.id, healthy=False)
     wait_equal(lambda: etcd.get(id_key) is None, True, what="unhealthy container removed")
     converged(etcd, docker_client, root, "unhealthy")
 

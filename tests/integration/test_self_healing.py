@@ -7,11 +7,14 @@ import signal
 import time
 
 import docker
+import pytest
 import requests
 
 from tests.conftest import RUN_ID, TEST_LABEL
 from tests.support.expect import docker_picture, etcd_picture
 from tests.support.waiting import wait_equal, wait_until
+
+BOTH_ENGINES = pytest.mark.parametrize("engine", ["docker", "podman"], indirect=True)
 
 HOST = "heal-host"
 
@@ -31,6 +34,7 @@ def registered(agents, etcd, docker_client, root, host=HOST, **settings):
     return agent, expected
 
 
+@BOTH_ENGINES
 def test_foreign_delete_of_the_whole_root_is_undone_within_a_second(agents, containers, docker_client, etcd,
                                                                      etcd_server, root):
     containers.run(labels={"heal": "me"})
@@ -44,6 +48,7 @@ def test_foreign_delete_of_the_whole_root_is_undone_within_a_second(agents, cont
     wait_equal(lambda: etcd.get(agent.marker_key).value, marker, timeout=1.0, what="the marker back")
 
 
+@BOTH_ENGINES
 def test_changed_and_deleted_keys_come_back_foreign_keys_do_not(agents, containers, docker_client, etcd, root):
     box = containers.run()
     agent, expected = registered(agents, etcd, docker_client, root)

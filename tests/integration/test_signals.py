@@ -5,8 +5,12 @@ from __future__ import annotations
 import signal
 import time
 
+import pytest
+
 from tests.support.expect import docker_picture, etcd_picture
 from tests.support.waiting import wait_equal, wait_until
+
+pytestmark = pytest.mark.parametrize("engine", ["docker", "podman"], indirect=True)  # one matrix, two engines
 
 TTL = 4
 
@@ -99,7 +103,7 @@ def test_sighup_removes_stale_and_restores_missing(agents, containers, docker_cl
     agent.signal(signal.SIGHUP)
     wait_equal(lambda: etcd_picture(etcd, root), docker_picture(docker_client, root, "hup-host"), what="SIGHUP")
     assert etcd.get(stale) is None
-    assert etcd.get(missing).value == "srtest/busybox:latest"
+    assert etcd.get(missing).value == box.attrs["Config"]["Image"]  # Podman: docker.io/srtest/busybox:latest
     assert agent.process.poll() is None
 
 

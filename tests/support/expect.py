@@ -48,7 +48,8 @@ def host_picture(inspects: list[dict], root: str, host: str) -> dict[str, str]:
 def registrable(inspect: dict) -> bool:
     """SPEC §3: running, not paused, and healthy when it has a healthcheck; SPEC §4: not SERVICE_IGNOREd."""
     state = inspect["State"]
-    health = (state.get("Health") or {}).get("Status")
+    test = (inspect["Config"].get("Healthcheck") or {}).get("Test") or ["NONE"]
+    health = None if test[0] == "NONE" else (state.get("Health") or {}).get("Status")  # Podman: always a Health
     settings = [item for item in inspect["Config"].get("Env") or [] if item.startswith("SERVICE_IGNORE=")]
     settings += [f"SERVICE_IGNORE={value}" for key, value in (inspect["Config"].get("Labels") or {}).items()
                  if key == "SERVICE_IGNORE"]
