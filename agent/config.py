@@ -7,6 +7,7 @@ agent/layouts/registry.py), and `load` adds them to the parser, reads them and r
 from __future__ import annotations
 
 import argparse
+import os
 import re
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -24,6 +25,7 @@ LOG_LEVELS = ("debug", "info", "warning", "error")
 COMMANDS = ("run", "check", "healthcheck")
 CONNECTION = frozenset({"etcd_endpoints", "etcd_cert", "etcd_key", "etcd_ca", "etcd_user", "etcd_password",
                         "etcd_password_file", "log_level", "log_format"})
+DOCKER_SOCKET, PODMAN_SOCKET = "/var/run/docker.sock", "/run/podman/podman.sock"
 MIN_LEASE_TTL = 2  # etcd raises shorter TTLs to its own minimum anyway
 
 
@@ -146,6 +148,14 @@ def _docker_socket(text: str) -> str:
     return "unix://" + text
 
 
+def default_socket(environ: Mapping[str, str], exists: Callable[[str], bool] = os.path.exists) -> str:
+    """/var/run/docker.sock; on a host without it, Podman's rootful socket, then the user's rootless one."""
+    candidates = [DOCKER_SOCKET, PODMAN_SOCKET]
+    if environ.get("XDG_RUNTIME_DIR"):
+        candidates.append(f"{environ['XDG_RUNTIME_DIR']}/podman/podman.sock")
+    return next((path for path in candidates if exists(path)), DOCKER_SOCKET)
+
+
 def _docker_host(text: str) -> str:
     if not re.match(r"^(unix|tcp)://.+", text):
         raise ConfigError(f"DOCKER_HOST: expected tcp://host:port or unix:///path, got {text!r}")
@@ -214,8 +224,10 @@ def _choice(name: str, choices: tuple[str, ...], text: str) -> str:
 
 # the agent's own settings; all_settings() adds the layouts' own after EC_REGISTRATOR_LAYOUTS
 SETTINGS = (
-    Setting("docker_url", "--docker-socket", "EC_REGISTRATOR_DOCKER_SOCKET", "/var/run/docker.sock",
-            "Docker socket path; DOCKER_HOST (tcp:// or unix://), when set, wins", _docker_socket),
+    Setting("docker_url", "--docker-socket", "EC_REGISTRATOR_DOCKER_SOCKET", DOCKER_SOCKET,
+            "Docker (or Podman) socket path; unset, on a host without /var/run/docker.sock: Podman's "
+            "/run/podman/podman.sock, else $XDG_RUNTIME_DIR/podman/podman.sock; DOCKER_HOST (tcp:// or unix://), "
+            "when set, wins", _docker_socket),
     Setting("etcd_endpoints", "--etcd-hosts", "EC_REGISTRATOR_ETCD_HOSTS", "localhost:2379",
             "comma list of host:port or http(s)://host:port", _endpoints, ("EC_ETCD_HOSTS", "ETCD_HOST")),
     Setting("etcd_cert", "--etcd-cert", "EC_REGISTRATOR_ETCD_CERT", None, "TLS client certificate file (implies https)",
@@ -303,6 +315,8 @@ def load(argv: Sequence[str], environ: Mapping[str, str]) -> Config:
     values: dict[str, Any] = {}
     if environ.get("DOCKER_HOST"):  # wins over the socket setting, which is then not read at all
         values["docker_url"] = _docker_host(environ["DOCKER_HOST"])
+    elif flags.get("EC_REGISTRATOR_DOCKER_SOCKET") is None and "EC_REGISTRATOR_DOCKER_SOCKET" not in environ:
+        values["docker_url"] = "unix://" + default_socket(environ)
     values.update(parse_settings(all_settings(), raw, skip=set(values)))
     own = {setting.name for kind in layout_kinds() for setting in kind.settings}
     values["layout_settings"] = {name: values.pop(name) for name in own}

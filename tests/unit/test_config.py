@@ -208,3 +208,23 @@ def test_unreadable_tls_file_is_one_line_not_a_traceback(tmp_path, monkeypatch):
         load([], {"EC_REGISTRATOR_ETCD_CA": str(tls.ca)})
     with pytest.raises(ConfigError, match="^EC_REGISTRATOR_ETCD_KEY: expected a readable file, .* does not exist"):
         load([], {"EC_REGISTRATOR_ETCD_CERT": str(tls.client_cert), "EC_REGISTRATOR_ETCD_KEY": str(tmp_path / "no")})
+
+
+def test_the_default_socket_falls_back_to_podman_when_docker_has_none():
+    from agent.config import default_socket
+
+    def only(*paths: str):
+        return lambda path: path in paths
+
+    runtime = {"XDG_RUNTIME_DIR": "/run/user/1000"}
+    assert default_socket(runtime, only("/var/run/docker.sock", "/run/podman/podman.sock")) == "/var/run/docker.sock"
+    assert default_socket(runtime, only("/run/podman/podman.sock")) == "/run/podman/podman.sock"
+    assert default_socket(runtime, only("/run/user/1000/podman/podman.sock")) == "/run/user/1000/podman/podman.sock"
+    assert default_socket({}, only("/run/user/1000/podman/podman.sock")) == "/var/run/docker.sock"
+    assert default_socket(runtime, only()) == "/var/run/docker.sock"  # nothing found: the SPEC's default
+
+
+def test_a_given_socket_is_used_as_given():
+    config = load(["--docker-socket", "/nowhere/docker.sock"], {})
+    assert config.docker_url == "unix:///nowhere/docker.sock"
+    assert load([], {"EC_REGISTRATOR_DOCKER_SOCKET": "/x.sock"}).docker_url == "unix:///x.sock"
