@@ -78,6 +78,12 @@ def test_matrix_is_registered_exactly_and_follows_events(agents, containers, doc
     exposed.stop(timeout=1)
     converged(etcd, docker_client, root, "stop")
     assert etcd.get(f"{root}/containers/{exposed.id}/id") is None
+    exposed.start()
+    converged(etcd, docker_client, root, "start again")
+    assert etcd.get(f"{root}/containers/{exposed.id}/id").value == exposed.id
+    exposed.kill()
+    converged(etcd, docker_client, root, "kill")
+    assert etcd.get(f"{root}/containers/{exposed.id}/id") is None
     late.remove(force=True)
     converged(etcd, docker_client, root, "rm")
     assert etcd.get(f"{root}/hosts/{HOST}/{late.name}") is None

@@ -65,8 +65,7 @@ class PodmanService:
 
     def healthcheck(self, cid: str) -> int:
         """Run a container's health check once (no systemd timers here); its exit status."""
-        done = subprocess.run(self.command("healthcheck", "run", cid), env=self.environment, capture_output=True,
-                              text=True, timeout=30)
+        done = self.run("healthcheck", "run", cid)
         if done.returncode not in (0, 1):  # 1: unhealthy
             raise RuntimeError(f"podman healthcheck run: {done.stderr.strip()}")
         return done.returncode
@@ -79,12 +78,20 @@ class PodmanService:
         except Exception:  # noqa: BLE001 - any failure means "not up yet"
             return False
 
+    def run(self, *args: str) -> subprocess.CompletedProcess:
+        """A podman command on this engine's storage, without the service (it works while the service is down)."""
+        return subprocess.run(self.command(*args), env=self.environment, capture_output=True, text=True, timeout=60)
+
+    def halt(self) -> None:
+        """Stop the API service alone: Podman's containers run on (conmon is their parent, not the service)."""
+        if self.process is not None:
+            stop_process(self.process)
+
     def stop(self) -> None:
         """Every container of this engine (its storage is ours alone), then the service."""
         if self.process is not None and self.process.poll() is None:
-            subprocess.run(self.command("rm", "--all", "--force", "--time", "0"), env=self.environment,
-                           capture_output=True, timeout=60)
-            stop_process(self.process)
+            self.run("rm", "--all", "--force", "--time", "0")
+            self.halt()
 
 
 @contextlib.contextmanager

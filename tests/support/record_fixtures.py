@@ -1,17 +1,28 @@
 """Records real `docker inspect` output of the test matrix into tests/fixtures/ (run: make fixtures).
 
-Uses SR_TEST_DOCKER_HOST when given, else a private dockerd, like the tests.
+Both engines by default: Docker (SR_TEST_DOCKER_HOST when given, else a private dockerd, like the tests) into
+tests/fixtures/<name>.json, and Podman through its Docker-compatible API (a private `podman system service`)
+into tests/fixtures/podman_<name>.json, with the container and network events the agent would read while
+they were made in podman_events.json. `--engine docker|podman` records one of them; `--out DIR` writes
+elsewhere (to compare a new recording with the one in the tree).
 """
 
 from __future__ import annotations
 
+import argparse
+import contextlib
 import json
 import os
+import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import docker
+import docker.errors
 
+from agent.docker_api import EVENT_FILTERS
+from tests.support.podman import PodmanService, private_podman
 from tests.support.servers import TEST_IMAGE, build_test_image, private_dockerd
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
@@ -32,9 +43,21 @@ MATRIX = {
                       "environment": {"SERVICE_NAME": "env-loses"}},
     "bound_address": {"ports": {"9090/tcp": ("127.0.0.1", 19090), "9091/udp": 19091}},
 }
+# Podman's matrix (names get the podman_ prefix). No timers run Podman's health checks here: the recorder runs
+# them (`podman healthcheck run`), so the interval only has to be long enough never to matter.
+PODMAN_HEALTHCHECK = {"test": ["CMD-SHELL", "test -f /tmp/healthy"], "interval": 300_000_000_000, "retries": 1}
+PODMAN_MATRIX = {
+    "plain": {},
+    "published": {"ports": {"80/tcp": 28080, "53/udp": 25353}},  # all interfaces: HostIp ""
+    "healthcheck": {"healthcheck": PODMAN_HEALTHCHECK},
+    "two_networks": {},  # connected to fixture-net too once running
+    "paused": {},
+    "events": {},  # connected, disconnected and removed for podman_events.json
+}
+HEALTH_TIMEOUT = 30
 
 
-def record(client: docker.DockerClient) -> None:
+def record(client: docker.DockerClient, out: Path) -> None:
     build_test_image(client)
     client.images.get(TEST_IMAGE).tag(TAGGED_IMAGE)
     network = client.networks.create("fixture-net")
@@ -44,45 +67,149 @@ def record(client: docker.DockerClient) -> None:
             image = options.pop("image", TEST_IMAGE)
             made.append(client.containers.run(image, "sleep 600", name=name, detach=True, **options))
         health = client.containers.get("healthcheck")
-        dump(client, "healthcheck_starting", health.id)
+        dump(client, out, "healthcheck_starting", health.id)
         health.exec_run("touch /tmp/healthy")
         wait_health(client, health.id, "healthy")
-        dump(client, "healthcheck_healthy", health.id)
+        dump(client, out, "healthcheck_healthy", health.id)
         health.exec_run("rm /tmp/healthy")
         wait_health(client, health.id, "unhealthy")
-        dump(client, "healthcheck_unhealthy", health.id)
+        dump(client, out, "healthcheck_unhealthy", health.id)
         for container in made:
             if container.name != "healthcheck":
-                dump(client, container.name, container.id)
+                dump(client, out, container.name, container.id)
         client.containers.get("no_ports").pause()
-        dump(client, "paused", client.containers.get("no_ports").id)
+        dump(client, out, "paused", client.containers.get("no_ports").id)
     finally:
         for container in made:
             container.remove(force=True)
         network.remove()
 
 
+def record_podman(client: docker.DockerClient, service: PodmanService, out: Path) -> None:
+    build_test_image(client)
+    network = client.networks.create("fixture-net")
+    events = EventRecorder(client)
+    made: dict[str, Any] = {}
+    try:
+        for name, options in PODMAN_MATRIX.items():
+            made[name] = client.containers.run(TEST_IMAGE, "sleep 600", name=name, detach=True, **options)
+        health = made["healthcheck"]
+        dump(client, out, "podman_healthcheck_starting", health.id)  # created, never checked
+        health.exec_run("touch /tmp/healthy")
+        podman_health(client, service, health.id, "healthy")
+        dump(client, out, "podman_healthcheck_healthy", health.id)
+        health.exec_run("rm /tmp/healthy")
+        podman_health(client, service, health.id, "unhealthy")
+        dump(client, out, "podman_healthcheck_unhealthy", health.id)
+        dump(client, out, "podman_plain", made["plain"].id)
+        dump(client, out, "podman_published", made["published"].id)
+        network.connect(made["two_networks"])
+        dump(client, out, "podman_two_networks", made["two_networks"].id)
+        made["paused"].pause()
+        dump(client, out, "podman_paused", made["paused"].id)
+        subject = made["events"]
+        network.connect(subject)
+        network.disconnect(subject)
+        subject.remove(force=True)
+        write(out, "podman_events", events.until_removed(subject.id))
+    finally:
+        events.close()
+        for container in made.values():
+            if container.id not in events.removed:
+                with contextlib.suppress(docker.errors.NotFound):
+                    container.remove(force=True)
+        network.remove()
+
+
+class EventRecorder:
+    """The engine's event stream as the agent opens it (same filters), read in a thread from now on."""
+
+    def __init__(self, client: docker.DockerClient) -> None:
+        self._stream = client.api.events(filters=EVENT_FILTERS, decode=True)
+        self._events: list[dict[str, Any]] = []
+        self.removed: set[str] = set()
+        self._changed = threading.Condition()
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def _read(self) -> None:
+        try:
+            for event in self._stream:
+                with self._changed:
+                    self._events.append(event)
+                    if event.get("Type") == "container" and event.get("Action") in ("destroy", "remove"):
+                        self.removed.add((event.get("Actor") or {}).get("ID") or "")
+                    self._changed.notify_all()
+        except Exception:  # noqa: BLE001 - closed by close()
+            pass
+
+    def until_removed(self, cid: str, timeout: float = 30) -> list[dict[str, Any]]:
+        """Every event read until the removal of `cid`."""
+        with self._changed:
+            if not self._changed.wait_for(lambda: cid in self.removed, timeout):
+                raise RuntimeError(f"no remove event of {cid[:12]} within {timeout}s")
+            return list(self._events)
+
+    def close(self) -> None:
+        self._stream.close()
+
+
 def wait_health(client: docker.DockerClient, cid: str, status: str) -> None:
-    deadline = time.monotonic() + 30
+    deadline = time.monotonic() + HEALTH_TIMEOUT
     while client.api.inspect_container(cid)["State"]["Health"]["Status"] != status:
         if time.monotonic() > deadline:
             raise RuntimeError(f"{cid} never became {status}")
         time.sleep(0.2)
 
 
-def dump(client: docker.DockerClient, name: str, cid: str) -> None:
-    FIXTURES.mkdir(exist_ok=True)
-    data = client.api.inspect_container(cid)
-    (FIXTURES / f"{name}.json").write_text(json.dumps(data, indent=2, ensure_ascii=False, sort_keys=True) + "\n")
+def podman_health(client: docker.DockerClient, service: PodmanService, cid: str, status: str) -> None:
+    """Run health checks (no timers here) until the status is reached: a check right after an exec may still
+    see the old state."""
+    deadline = time.monotonic() + HEALTH_TIMEOUT
+    while True:
+        service.healthcheck(cid)
+        if client.api.inspect_container(cid)["State"]["Health"]["Status"] == status:
+            return
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"{cid} never became {status}")
+        time.sleep(0.2)
 
 
-def main() -> None:
+def dump(client: docker.DockerClient, out: Path, name: str, cid: str) -> None:
+    write(out, name, client.api.inspect_container(cid))
+
+
+def write(out: Path, name: str, data: Any) -> None:
+    out.mkdir(parents=True, exist_ok=True)
+    (out / f"{name}.json").write_text(json.dumps(data, indent=2, ensure_ascii=False, sort_keys=True) + "\n")
+
+
+def record_docker_engine(out: Path) -> None:
     given = os.environ.get("SR_TEST_DOCKER_HOST")
     if given:
-        record(docker.DockerClient(base_url=given, version="auto"))
+        record(docker.DockerClient(base_url=given, version="auto"), out)
         return
     with private_dockerd() as daemon:
-        record(docker.DockerClient(base_url=daemon.url, version="auto"))
+        record(docker.DockerClient(base_url=daemon.url, version="auto"), out)
+
+
+def record_podman_engine(out: Path) -> None:
+    with private_podman() as service:
+        client = docker.DockerClient(base_url=service.url, version="auto", timeout=60)
+        try:
+            record_podman(client, service, out)
+        finally:
+            client.close()
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--engine", choices=("both", "docker", "podman"), default="both")
+    parser.add_argument("--out", type=Path, default=FIXTURES, help="where to write (default: tests/fixtures)")
+    args = parser.parse_args(argv)
+    if args.engine in ("both", "docker"):
+        record_docker_engine(args.out)
+    if args.engine in ("both", "podman"):
+        record_podman_engine(args.out)
 
 
 if __name__ == "__main__":
