@@ -50,7 +50,7 @@ def has_healthcheck(inspect: Inspect) -> bool:
 
 
 def health_status(inspect: Inspect) -> str | None:
-    """The health of a container with a healthcheck ("" until its first check on Podman); None without one."""
+    """The health of a container with a healthcheck (`starting` until its first check); None without one."""
     if not has_healthcheck(inspect):
         return None
     return str(((inspect.get("State") or {}).get("Health") or {}).get("Status") or "")

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
+import signal
 import subprocess
 import tempfile
 from collections.abc import Iterator
@@ -88,10 +89,25 @@ class PodmanService:
             stop_process(self.process)
 
     def stop(self) -> None:
-        """Every container of this engine (its storage is ours alone), then the service."""
+        """Every container of this engine (its storage is ours alone), the service, and the `conmon` processes
+        Podman keeps after each exec session (for `exit_command_delay`, 5 minutes: setting it to 0 removes the
+        session before docker-py can read its exit code)."""
         if self.process is not None and self.process.poll() is None:
             self.run("rm", "--all", "--force", "--time", "0")
             self.halt()
+        for pid in self.own_processes():
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+
+    def own_processes(self) -> list[int]:
+        """Processes whose command line names this engine's own folder (conmon, the service)."""
+        mine = str(self.workdir).encode()
+        found = []
+        for entry in Path("/proc").iterdir():
+            with contextlib.suppress(OSError):
+                if entry.name.isdigit() and int(entry.name) != os.getpid() and mine in (entry / "cmdline").read_bytes():
+                    found.append(int(entry.name))
+        return found
 
 
 @contextlib.contextmanager

@@ -27,7 +27,10 @@ from tests.support.servers import TEST_IMAGE, build_test_image, private_dockerd
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 TAGGED_IMAGE = "reg.example:5000/team/web:1.2"  # a local tag: nothing is pulled
-HEALTHCHECK = {"test": ["CMD-SHELL", "test -f /tmp/healthy"], "interval": 300_000_000, "retries": 1}
+# The start period keeps it "starting" through failed checks until a first success (then one failure makes it
+# unhealthy): without it, checks every 0.3 s made it unhealthy before healthcheck_starting was recorded.
+HEALTHCHECK = {"test": ["CMD-SHELL", "test -f /tmp/healthy"], "interval": 300_000_000, "retries": 1,
+               "start_period": 600_000_000_000}
 MATRIX = {
     "published_tcp_udp": {"ports": {"80/tcp": 8080, "53/udp": 5353}},
     "exposed_unpublished": {"ports": {"9000/tcp": []}},
@@ -44,12 +47,16 @@ MATRIX = {
     "bound_address": {"ports": {"9090/tcp": ("127.0.0.1", 19090), "9091/udp": 19091}},
 }
 # Podman's matrix (names get the podman_ prefix). No timers run Podman's health checks here: the recorder runs
-# them (`podman healthcheck run`), so the interval only has to be long enough never to matter.
-PODMAN_HEALTHCHECK = {"test": ["CMD-SHELL", "test -f /tmp/healthy"], "interval": 300_000_000_000, "retries": 1}
+# them (`podman healthcheck run`), so the interval only has to be long enough never to matter. The checked file
+# is toggled from the host through a bind mount, not by an exec: Podman keeps the conmon of each API exec
+# session for its exit_command_delay (300 s) after the exec ends, past the end of the private service.
+PODMAN_HEALTHCHECK = {"test": ["CMD-SHELL", "test -f /probe/healthy"], "interval": 300_000_000_000, "retries": 1}
 PODMAN_MATRIX = {
     "plain": {},
     "published": {"ports": {"80/tcp": 28080, "53/udp": 25353}},  # all interfaces: HostIp ""
-    "healthcheck": {"healthcheck": PODMAN_HEALTHCHECK},
+    "healthcheck": {"healthcheck": PODMAN_HEALTHCHECK},  # and the probe folder, mounted at /probe
+    "exposed": {"ports": {"9000/tcp": []}},  # exposed, not published
+    "host_network": {"network_mode": "host"},
     "two_networks": {},  # connected to fixture-net too once running
     "paused": {},
     "events": {},  # connected, disconnected and removed for podman_events.json
@@ -90,19 +97,24 @@ def record_podman(client: docker.DockerClient, service: PodmanService, out: Path
     network = client.networks.create("fixture-net")
     events = EventRecorder(client)
     made: dict[str, Any] = {}
+    probe = service.workdir / "probe"
+    probe.mkdir()
     try:
         for name, options in PODMAN_MATRIX.items():
+            if name == "healthcheck":
+                options = {**options, "volumes": {str(probe): {"bind": "/probe", "mode": "rw"}}}
             made[name] = client.containers.run(TEST_IMAGE, "sleep 600", name=name, detach=True, **options)
         health = made["healthcheck"]
         dump(client, out, "podman_healthcheck_starting", health.id)  # created, never checked
-        health.exec_run("touch /tmp/healthy")
+        (probe / "healthy").touch()
         podman_health(client, service, health.id, "healthy")
         dump(client, out, "podman_healthcheck_healthy", health.id)
-        health.exec_run("rm /tmp/healthy")
+        (probe / "healthy").unlink()
         podman_health(client, service, health.id, "unhealthy")
         dump(client, out, "podman_healthcheck_unhealthy", health.id)
         dump(client, out, "podman_plain", made["plain"].id)
-        dump(client, out, "podman_published", made["published"].id)
+        for name in ("published", "exposed", "host_network"):
+            dump(client, out, f"podman_{name}", made[name].id)
         network.connect(made["two_networks"])
         dump(client, out, "podman_two_networks", made["two_networks"].id)
         made["paused"].pause()

@@ -30,3 +30,17 @@ def test_network_connect_names_the_container():
 def test_stopping_actions_need_no_inspect():
     assert {"die", "destroy", "pause", "health_status: unhealthy"} <= STOPPING_ACTIONS
     assert "start" not in STOPPING_ACTIONS and "health_status: healthy" not in STOPPING_ACTIONS
+
+
+@pytest.mark.parametrize("action", ["connect", "disconnect"])
+def test_docker_network_event_names_the_container_not_the_network(action):
+    """Docker's form (unlike Podman's): the network in Actor.ID, its name in Attributes.name."""
+    event = {"Type": "network", "Action": action, "status": action, "id": "n" * 64, "scope": "local",
+             "Actor": {"ID": "n" * 64, "Attributes": {"container": CID, "name": "bridge", "type": "bridge"}}}
+    assert affected_container(event) == CID
+
+
+@pytest.mark.parametrize("action", ["create", "destroy", "remove"])
+def test_network_lifecycle_events_change_nothing(action):
+    event = {"Type": "network", "Action": action, "Actor": {"ID": "n" * 64, "Attributes": {"name": "net"}}}
+    assert affected_container(event) is None
