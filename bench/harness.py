@@ -17,6 +17,7 @@ import docker
 import requests
 
 from tests.support.agents import AGENT_COMMAND, AgentFactory
+from tests.support.podman import private_podman
 from tests.support.servers import EtcdMember, build_test_image, private_dockerd, start_etcd
 
 BENCH_LABEL = "sr-bench"
@@ -35,6 +36,12 @@ class Rig:
     etcd: EtcdMember
     agents: AgentFactory
     workdir: Path
+    engine: str = "docker"  # or "podman": its Docker-compatible API
+
+    @property
+    def engine_version(self) -> str:
+        """The engine's own version ("4.3.1" for Podman, whose compat API reports it as `Version`)."""
+        return str(self.client.version().get("Version", "?"))
 
     def run_container(self, name: str, **options) -> docker.models.containers.Container:
         labels = {BENCH_LABEL: "1", **options.pop("labels", {})}
@@ -59,13 +66,20 @@ class Rig:
 
 
 @contextmanager
-def rig(workdir: Path) -> Iterator[Rig]:
-    with private_dockerd() as daemon:
-        client = docker.DockerClient(base_url=daemon.url, version="auto", timeout=120)
+def private_engine(engine: str) -> Iterator[str]:
+    """The URL of a private engine: dockerd, or `podman system service` (own storage, vfs, own socket)."""
+    with (private_podman() if engine == "podman" else private_dockerd()) as daemon:
+        yield daemon.url
+
+
+@contextmanager
+def rig(workdir: Path, engine: str = "docker") -> Iterator[Rig]:
+    with private_engine(engine) as url:
+        client = docker.DockerClient(base_url=url, version="auto", timeout=120)
         build_test_image(client)
         etcd = start_etcd(workdir)
-        agents = AgentFactory(workdir, daemon.url, etcd.url, agent_command())
-        bench = Rig(client, daemon.url, etcd, agents, workdir)
+        agents = AgentFactory(workdir, url, etcd.url, agent_command())
+        bench = Rig(client, url, etcd, agents, workdir, engine)
         try:
             yield bench
         finally:
@@ -75,19 +89,27 @@ def rig(workdir: Path) -> Iterator[Rig]:
 
 
 class DockerTimes:
-    """Records the `timeNano` of each container's start and die events."""
+    """Records the `timeNano` of each container's start and die events.
+
+    Filtered by type only: Podman 4.3 reports `die` in its compat stream but matches an `event` filter against
+    its own name, `died`, so `event=die` gets no die events from it."""
 
     def __init__(self, client: docker.DockerClient) -> None:
         self.start: dict[str, float] = {}
         self.die: dict[str, float] = {}
-        self._events = client.events(decode=True, filters={"type": "container", "event": ["start", "die"]})
+        self.delivered: dict[tuple[str, str], float] = {}  # (action, name) -> when this stream brought it
+        self._events = client.events(decode=True, filters={"type": "container"})
         threading.Thread(target=self._run, daemon=True).start()
 
     def _run(self) -> None:
         try:
             for event in self._events:
-                target = self.start if event["Action"] == "start" else self.die
-                target.setdefault(event["Actor"]["Attributes"]["name"], event["timeNano"] / 1e9)
+                action = event.get("Action")
+                target = {"start": self.start, "die": self.die}.get(action)
+                if target is not None:
+                    name = event["Actor"]["Attributes"]["name"]
+                    target.setdefault(name, event["timeNano"] / 1e9)
+                    self.delivered.setdefault((action, name), time.time())
         except (requests.RequestException, docker.errors.DockerException):
             pass  # the daemon stopped at the end of the run
 

@@ -1,10 +1,12 @@
 """The benchmark suite: event latency, cold sync, cost per change, footprint, 10,000 synthetic containers.
 
-    python -m bench.run [--quick] [--out docs/benchmarks.md]
+    python -m bench.run [--quick] [--engine docker|podman] [--only latency,cost,cold,synthetic] [--out FILE]
 
 Real dockerd and etcd (private, on loopback), the agent as a real process; SR_BENCH_AGENT points at another
-build of the agent, SR_TEST_ETCD at another etcd binary. Prints one summary table; --out also appends it,
-with the machine and the date, to a Markdown file.
+build of the agent, SR_TEST_ETCD at another etcd binary. `--engine podman` runs on a private `podman system
+service` (its Docker-compatible API) instead of dockerd; the synthetic part never talks to an engine, so it
+runs on Docker only. Prints one summary table; --out also appends it, with the machine, the engine and the
+date, to a Markdown file.
 """
 
 from __future__ import annotations
@@ -47,8 +49,18 @@ def event_latency(bench: Rig, count: int) -> list[tuple[str, str, str]]:
             gone = wait_for(lambda name=name: name in events.die and keys.first("DELETE", INDEX + name), 10, name)
             dies.append((gone - events.die[name]) * 1000)
     stop(agent)
+    delivery = {action: [(events.delivered[action, f"lat-{n}"] - times[f"lat-{n}"]) * 1000 for n in range(count)]
+                for action, times in (("start", events.start), ("die", events.die))}
     return [latency_row(f"start -> visible ({count} containers)", starts, 15, 50),
-            latency_row(f"die -> gone ({count} containers)", dies, 15, 50)]
+            latency_row(f"die -> gone ({count} containers)", dies, 15, 50),
+            delivery_row("start", delivery["start"]), delivery_row("die", delivery["die"])]
+
+
+def delivery_row(action: str, samples: list[float]) -> tuple[str, str, str]:
+    """The engine's share: from `timeNano` to the event reaching the benchmark's own event stream (another
+    connection than the agent's, so the same delay, not the same samples)."""
+    figures = ", ".join(f"{label} {value:.1f} ms" for label, value in percentiles(samples).items())
+    return f"({action} `timeNano` -> on an event stream, same containers)", figures, "the engine's share; no target"
 
 
 def stop(agent) -> None:
@@ -132,19 +144,41 @@ def machine() -> str:
     return f"{platform.node()}, {os.cpu_count()} cores, Python {platform.python_version()}, {etcd}"
 
 
+PARTS = ("latency", "cost", "cold", "synthetic")
+NAMES = {"latency": "start -> visible, die -> gone", "cost": "etcd revisions per change",
+         "cold": "cold sync, idle, peak RSS", "synthetic": "synthetic containers"}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="fewer containers and a shorter idle window")
+    parser.add_argument("--engine", choices=("docker", "podman"), default="docker", help="the container engine")
+    parser.add_argument("--only", default=",".join(PARTS), help=f"comma-separated parts to run, of {PARTS}")
     parser.add_argument("--out", help="append the table to this Markdown file")
     args = parser.parse_args()
+    parts = [part.strip() for part in args.only.split(",") if part.strip()]
+    if unknown := set(parts) - set(PARTS):
+        parser.error(f"--only: unknown part(s) {sorted(unknown)}; choose from {PARTS}")
     latency_count, cold_count, idle, synthetic_count = (20, 50, 10.0, 2000) if args.quick else (60, 200, 60.0, 10_000)
-    with rig(Path(tempfile.mkdtemp(prefix="sr-bench-"))) as bench:
-        rows = event_latency(bench, latency_count)
-        rows += cost_per_change(bench, 10)
-        rows += cold_sync_and_footprint(bench, cold_count, idle)
-        rows += synthetic(bench, synthetic_count)
+    rows: list[tuple[str, str, str]] = []
+    with rig(Path(tempfile.mkdtemp(prefix="sr-bench-")), args.engine) as bench:
+        engine = f"engine {args.engine} {bench.engine_version}"
+        for part in PARTS:
+            if part not in parts:
+                rows.append((NAMES[part], "not run", f"left out (--only {args.only})"))
+            elif part == "synthetic" and args.engine != "docker":
+                rows.append((NAMES[part], "not run", "no engine involved (recorded inspect output): see the "
+                             "Docker runs"))
+            elif part == "latency":
+                rows += event_latency(bench, latency_count)
+            elif part == "cost":
+                rows += cost_per_change(bench, 10)
+            elif part == "cold":
+                rows += cold_sync_and_footprint(bench, cold_count, idle)
+            else:
+                rows += synthetic(bench, synthetic_count)
     stamp = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC")
-    report = f"### {stamp}: {machine()}\n\n{table(rows)}\n"
+    report = f"### {stamp}: {machine()}, {engine}\n\n{table(rows)}\n"
     print(report)
     if args.out:
         with open(args.out, "a", encoding="utf-8") as out:
