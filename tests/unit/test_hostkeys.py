@@ -161,3 +161,14 @@ def kv(key, lease=0):
 ])
 def test_still_shared(stored, leaving, staying):
     assert still_shared([kv(key) for key in stored], leaving, backends().shared) == staying
+
+
+def test_under_is_a_prefix_test_on_slash_boundaries():
+    from agent.hostkeys import under
+
+    prefixes = {"/r/containers/abc/", "/r/hosts/h1/"}
+    assert under("/r/containers/abc/labels/x", prefixes)
+    assert under("/r/hosts/h1/web", prefixes)
+    assert not under("/r/containers/abcd/id", prefixes)
+    assert not under("/r/containers/ab", prefixes)
+    assert not under("/r/hosts/h1", prefixes)
