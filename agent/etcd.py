@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 from urllib.parse import urlsplit
 
+import gevent.pool
 import requests
 import requests.adapters
 from etcd3gw.client import Etcd3Client
@@ -256,15 +257,23 @@ class Etcd:
         `revision` (0: the current one) reads the store as it was then.
         """
         requests_ = [(key, False) for key in sorted(keys)] + [(prefix, True) for prefix in sorted(prefixes)]
-        found: list[KeyValue] = []
-        for start in range(0, len(requests_), MAX_TXN_OPS):
-            batch = [_range_request(key, prefix, revision) for key, prefix in requests_[start:start + MAX_TXN_OPS]]
-            reply = self._post("kv/txn", {"success": batch})
-            revision = revision or int(reply["header"]["revision"])
-            for response in reply.get("responses") or []:
-                found.extend(self._decode(kv) for kv in (response.get("response_range") or {}).get("kvs") or [])
+        batches = [requests_[start:start + MAX_TXN_OPS] for start in range(0, len(requests_), MAX_TXN_OPS)]
+        if not batches:
+            return [], revision
+        found, revision = self._read_batch(batches[0], revision)
+        for more, _ in gevent.pool.Pool(MAX_IN_FLIGHT).imap(lambda batch: self._read_batch(batch, revision),
+                                                             batches[1:]):
+            found.extend(more)
         metrics.KEYS_READ.inc(len(found))
         return found, revision
+
+    def _read_batch(self, batch: list[tuple[str, bool]], revision: int) -> tuple[list[KeyValue], int]:
+        """One transaction of range requests at `revision` (0: the current one, which the reply tells). The
+        first batch of a read fixes the revision; the others then run side by side, MAX_IN_FLIGHT at once."""
+        reply = self._post("kv/txn", {"success": [_range_request(key, prefix, revision) for key, prefix in batch]})
+        found = [self._decode(kv) for response in reply.get("responses") or []
+                 for kv in (response.get("response_range") or {}).get("kvs") or []]
+        return found, revision or int(reply["header"]["revision"])
 
     def delete_prefix(self, prefix: str) -> int:
         reply = self._post("kv/deleterange", {"key": _b64(prefix), "range_end": prefix_end(prefix)})
