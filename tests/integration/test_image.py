@@ -17,8 +17,8 @@ from tests.support.waiting import wait_equal, wait_until
 
 
 @pytest.fixture(scope="session")
-def image(docker_client: docker.DockerClient) -> str:
-    return build(docker_client)
+def image(dockerd_client: docker.DockerClient) -> str:
+    return build(dockerd_client)
 
 
 def run_agent(client, image, docker_url, etcd_url, root, host, **settings):
