@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: run status discover test unit lint bench bench-fleet bench-discover image deps venv fixtures clean
+.PHONY: run status discover test unit lint bench bench-fleet bench-discover chaos image deps venv fixtures clean
 
 run: venv
 	scripts/run-local
@@ -43,6 +43,11 @@ bench-fleet: deps venv
 
 bench-discover: deps venv
 	$(BIN)/python -m bench.discover --out docs/benchmarks.md
+
+SEED ?= 1
+MINUTES ?= 5
+chaos: deps venv
+	$(BIN)/python -m bench.chaos --seed $(SEED) --minutes $(MINUTES) --out docs/benchmarks.md
 
 image: deps venv
 	$(BIN)/python -m tests.support.image

@@ -1,0 +1,26 @@
+"""A short seeded chaos run (issue 14): container churn and faults on three hosts (the test dockerd, the second
+one, the private Podman) against a 3-member etcd cluster, and etcd exact at every quiet point. Long runs:
+`make chaos SEED=… MINUTES=…`."""
+
+from __future__ import annotations
+
+import pytest
+
+from bench.chaos.run import Divergence, run
+from bench.chaos.world import hosts_on
+
+SEED = 7
+SECONDS = 60
+
+
+def test_a_short_seeded_chaos_run_is_exact_at_every_quiet_point(tmp_path, etcd_cluster, dockerd, docker_url,
+                                                                   second_dockerd, podman):
+    with hosts_on(etcd_cluster, tmp_path, dockerd, docker_url, second_dockerd.url, podman) as world:
+        try:
+            figures = run(world, SEED, SECONDS)
+        except Divergence as exc:
+            pytest.fail(f"seed {SEED} diverged (replay: make chaos SEED={SEED}):\n{exc}")
+    print(f"{sum(figures.operations.values())} operations, faults {dict(figures.faults)}, {figures.checks} checks, "
+          f"longest convergence after a fault {figures.longest_converge:.2f}s")
+    assert figures.checks >= 5
+    assert sum(figures.faults.values()) >= 3
