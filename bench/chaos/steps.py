@@ -20,7 +20,8 @@ from tests.support.servers import EtcdMember
 
 HEALTHCHECK = {"test": ["CMD-SHELL", "test -f /tmp/healthy"], "interval": 300_000_000, "retries": 1}
 # every service publishes the same container ports on every host (the seed's own rule for the `port` key)
-SERVICES = {"web": {"80/tcp": None}, "api": {"8080/tcp": None, "53/udp": None}, "db": {"5432/tcp": []}}
+SERVICES = {"web": {"80/tcp": None}, "api": {"8080/tcp": None, "53/udp": None}, "db": {"5432/tcp": []},
+            "local": {"9090/tcp": ("127.0.0.1", None)}}  # published, tcp and udp, exposed only, bound to an address
 LABELS = [{"tier": "front"}, {"a/b": "slash", "p%c": "per%cent"}, {"ünï": "çödé ✓"}, {"empty": ""}, {}]
 
 

@@ -12,14 +12,12 @@ import os
 import shutil
 import signal
 import subprocess
-import tempfile
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import docker
 
-from tests.support.servers import stop_process, unmount_below
+from tests.support.servers import in_own_home, stop_process
 from tests.support.waiting import wait_until
 
 CONTAINERS_CONF = """[containers]
@@ -110,14 +108,5 @@ class PodmanService:
         return found
 
 
-@contextlib.contextmanager
-def private_podman() -> Iterator[PodmanService]:
-    workdir = Path(tempfile.mkdtemp(prefix="sr-podman-"))
-    service = PodmanService(workdir)
-    try:
-        service.start()
-        yield service
-    finally:
-        service.stop()
-        unmount_below(workdir)
-        shutil.rmtree(workdir, ignore_errors=True)
+def private_podman() -> contextlib.AbstractContextManager[PodmanService]:
+    return in_own_home("sr-podman-", PodmanService)

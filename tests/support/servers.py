@@ -13,9 +13,10 @@ import tarfile
 import tempfile
 import time
 import zlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Protocol, TypeVar
 
 import docker
 import requests
@@ -79,21 +80,34 @@ class Dockerd:
         self.start()
 
 
-@contextlib.contextmanager
-def private_dockerd(*extra: str) -> Iterator[Dockerd]:
-    """A started private dockerd, stopped and cleaned up afterwards.
+class Service(Protocol):
+    def start(self) -> None: ...
+    def stop(self) -> None: ...
 
-    Not under pytest's temp dir: dockerd leaves root-owned state there that pytest cannot prune.
+
+S = TypeVar("S", bound=Service)
+
+
+@contextlib.contextmanager
+def in_own_home(prefix: str, make: Callable[[Path], S]) -> Iterator[S]:
+    """A service made in a temp folder of its own and started; stopped, unmounted and removed afterwards.
+
+    Not under pytest's temp dir: engines leave root-owned state there that pytest cannot prune.
     """
-    home = Path(tempfile.mkdtemp(prefix="sr-dockerd-"))
-    daemon = Dockerd(home, extra)
+    home = Path(tempfile.mkdtemp(prefix=prefix))
+    service = make(home)
     try:
-        daemon.start()
-        yield daemon
+        service.start()
+        yield service
     finally:
-        daemon.stop()
+        service.stop()
         unmount_below(home)
         shutil.rmtree(home, ignore_errors=True)
+
+
+def private_dockerd(*extra: str) -> contextlib.AbstractContextManager[Dockerd]:
+    """A started private dockerd, stopped and cleaned up afterwards."""
+    return in_own_home("sr-dockerd-", lambda home: Dockerd(home, extra))
 
 
 @contextlib.contextmanager
