@@ -32,7 +32,8 @@ def report(figures: Figures, minutes: float) -> str:
                                                              in sorted(figures.skipped.items())) + " |",
             f"| quiet-point checks, all exact | {figures.checks} |",
             "| divergences | 0 |",
-            f"| longest time to exact after a fault | {figures.longest_converge:.2f} s |"]
+            f"| longest time to exact after a fault | {figures.longest_converge:.2f} s, after: "
+            + "; ".join(line.split(": ", 1)[0].split(None, 1)[-1] for line in figures.longest_after) + " |"]
     return "\n".join(rows) + "\n"
 
 

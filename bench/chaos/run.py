@@ -29,6 +29,7 @@ class Figures:
     skipped: Counter[str] = field(default_factory=Counter)  # steps that did not apply, by kind
     checks: int = 0
     longest_converge: float = 0.0
+    longest_after: list[str] = field(default_factory=list)  # the steps before the longest wait
     log: list[str] = field(default_factory=list)
 
 
@@ -45,7 +46,7 @@ def run(world: World, seed: int, seconds: float, say: Callable[[str], None] = pr
     figures, chaos = Figures(seed), Chaos(world)
     start_agents(world)
     ends = time.monotonic() + seconds
-    faulted = False
+    faulted, since = False, 0
     for step in steps(seed, len(world.hosts)):
         if step.kind == "check" or time.monotonic() > ends:
             try:
@@ -53,8 +54,9 @@ def run(world: World, seed: int, seconds: float, say: Callable[[str], None] = pr
             except Divergence as exc:
                 raise Divergence("the steps so far:\n" + "\n".join(figures.log)
                                  + f"\nat step {step.number}: {exc}") from None
-            figures.longest_converge = max(figures.longest_converge, took if faulted else 0.0)
-            faulted = False
+            if faulted and took > figures.longest_converge:
+                figures.longest_converge, figures.longest_after = took, figures.log[since:]
+            faulted, since = False, len(figures.log)
             say(f"{step.number:4d} check {figures.checks}: exact after {took:.2f}s")
             if time.monotonic() > ends:
                 return figures
