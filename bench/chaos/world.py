@@ -95,7 +95,7 @@ def hosts_on(members: list[EtcdMember], workdir: Path, first: Dockerd | None, fi
     finally:
         for host in hosts:
             host.factory.kill_all()
-            remove_labelled(host.client)
+            remove_labelled(host)
 
 
 @contextlib.contextmanager
@@ -112,9 +112,15 @@ def world(workdir: Path) -> Iterator[World]:
             member.kill()
 
 
-def remove_labelled(client: docker.DockerClient) -> None:
+def remove_labelled(host: Host) -> None:
+    """The run's containers and network, by label (on Podman with its CLI, which copes with a container whose
+    network state the API can no longer read)."""
+    if host.podman is not None:
+        host.podman.run("rm", "--force", "--time", "0", "--filter", f"label={LABEL}")
+        host.podman.run("network", "rm", "--force", host.network)
+        return
     with contextlib.suppress(docker.errors.DockerException):
-        for container in client.containers.list(all=True, filters={"label": LABEL}):
+        for container in host.client.containers.list(all=True, filters={"label": LABEL}):
             container.remove(force=True)
-        for network in client.networks.list(filters={"label": LABEL}):
+        for network in host.client.networks.list(filters={"label": LABEL}):
             network.remove()
