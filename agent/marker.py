@@ -46,11 +46,15 @@ class Marker:
 
 @dataclass(frozen=True)
 class StoredMarker:
-    """What a marker read from etcd declares; fields are empty when the value is not a marker of ours."""
+    """What a marker read from etcd declares; fields are empty when the value is not a marker of ours (`lease`
+    is None also when its lease field is not a whole number of 0 or more)."""
 
     state: str | None
     agent: str = ""
     keys: tuple[str, ...] = ()
+    lease: int | None = None
+    started: str = ""
+    version: str = ""
 
     @classmethod
     def decode(cls, value: str) -> StoredMarker:
@@ -61,7 +65,10 @@ class StoredMarker:
             return cls(None)
         if state not in (RUNNING, STOPPED) or not isinstance(keys, list):
             return cls(None)
-        return cls(state, agent, tuple(str(key) for key in keys))
+        lease = fields.get("lease")
+        whole = isinstance(lease, int) and not isinstance(lease, bool) and lease >= 0
+        return cls(state, agent, tuple(str(key) for key in keys), lease if whole else None,
+                   str(fields.get("started") or ""), str(fields.get("version") or ""))
 
 
 def marker_key(ec_root: str, host: str) -> str:

@@ -32,7 +32,6 @@ STOP_TIMEOUT = 10.0
 POLL = 0.02
 PR_SET_PDEATHSIG = 1
 _MASTER_LINE = re.compile(r"^\d+\s+master\s+(\d+)\s+\[failed:\s*(\d+)\]", re.MULTILINE)
-_ALERT = re.compile(r"^\[ALERT\]\s*\(\d+\)\s*:\s*(.*)$", re.MULTILINE)
 _TAGGED = re.compile(r"^\[(ALERT|WARNING|NOTICE)\]\s*(?:\(\d+\))?\s*:\s*(.*)$")
 LEVELS = {"ALERT": logging.ERROR, "WARNING": logging.WARNING, "NOTICE": logging.INFO}
 RECENT = 10
@@ -53,7 +52,7 @@ class Reloads:
 
 def refusal(output: str) -> str:
     """The reason in `haproxy -c`'s output, on one line: its ALERT lines, else its last line."""
-    alerts = _ALERT.findall(output)
+    alerts = [tagged.group(2) for tagged in map(_TAGGED.match, output.splitlines()) if tagged and tagged[1] == "ALERT"]
     lines = alerts or [line for line in output.splitlines() if line.strip()][-1:] or ["no reason given"]
     return "; ".join(line.strip() for line in lines)[:REASON_LENGTH]
 

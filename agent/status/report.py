@@ -86,16 +86,9 @@ class MarkerFields:
 
 def marker_fields(kv: KeyValue) -> MarkerFields:
     stored = StoredMarker.decode(kv.value)
-    try:
-        fields = json.loads(kv.value)
-    except ValueError:
-        fields = None
-    lease = fields.get("lease") if isinstance(fields, dict) else None
-    if stored.state is None or not isinstance(lease, int) or isinstance(lease, bool) or lease < 0:
+    if stored.state is None or stored.lease is None:
         return MarkerFields(False, kv.lease)
-    assert isinstance(fields, dict)
-    return MarkerFields(True, lease, stored.state, str(fields.get("started") or ""),
-                        str(fields.get("version") or ""), stored.keys)
+    return MarkerFields(True, stored.lease, stored.state, stored.started, stored.version, stored.keys)
 
 
 @dataclass

@@ -223,3 +223,15 @@ def test_requests_within_the_debounce_window_make_one_apply(keys, haproxy):
         assert applied == ["ok", "ok"] and haproxy.kinds().count("reload") == 2
     finally:
         runner.kill()
+
+
+def test_refusal_is_the_alert_lines_of_haproxy_c_on_one_line():
+    from agent.discover.haproxy import refusal
+
+    output = ("[NOTICE]   (1) : haproxy version is 2.6.12\n"
+              "[ALERT]    (1) : config : parsing [x.cfg:3] : unknown keyword 'bogus'.\n"
+              "[ALERT]    (1) : config : Fatal errors found in configuration.\n")
+    assert refusal(output) == ("config : parsing [x.cfg:3] : unknown keyword 'bogus'.; "
+                               "config : Fatal errors found in configuration.")
+    assert refusal("something else\nlast line\n") == "last line"
+    assert refusal("") == "no reason given"
