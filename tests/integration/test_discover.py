@@ -32,6 +32,12 @@ def echo(port: int, reply: str) -> dict:
     return {"command": f"nc -ll -p {port} -e echo {reply}", "ports": {f"{port}/tcp": ("127.0.0.1", None)}}
 
 
+def route(etcd: EtcdClient, group: str, port: int, backend: int, server: str = "aaaaaaaaaaaa") -> None:
+    """A route `group` (`B/<service>/<n>`) on listener `port`, with one backend: the loopback server at `backend`."""
+    etcd.put(f"{group}/port", str(port))
+    etcd.put(f"{group}/{server}", f"127.0.0.1:{backend}")
+
+
 @contextmanager
 def loopback_server(reply: str, delay: float = 0.0) -> Iterator[int]:
     """A TCP server in the test that answers `reply` (after `delay` seconds); its port."""
@@ -102,8 +108,7 @@ def test_etcd_away_keeps_the_routes_then_they_follow_again(own_etcd, discovers, 
     etcd = EtcdClient(own_etcd.url)
     first_port, second_port = free_port(), free_port()
     with loopback_server("first") as first, loopback_server("second") as second:
-        etcd.put(f"{root}/first/1/port", str(first_port))
-        etcd.put(f"{root}/first/1/aaaaaaaaaaaa", f"127.0.0.1:{first}")
+        route(etcd, f"{root}/first/1", first_port, first)
         discover = discovers.start(root, etcd_url=own_etcd.url)
         discover.wait_started()
         wait_until(lambda: ask(first_port) == "first", what="the first route")
@@ -116,8 +121,7 @@ def test_etcd_away_keeps_the_routes_then_they_follow_again(own_etcd, discovers, 
         own_etcd.start(f"{own_etcd.name}={own_etcd.peer_url}")
         own_etcd.wait_ready()
 
-        etcd.put(f"{root}/second/1/port", str(second_port))
-        etcd.put(f"{root}/second/1/bbbbbbbbbbbb", f"127.0.0.1:{second}")
+        route(etcd, f"{root}/second/1", second_port, second, "bbbbbbbbbbbb")
         wait_until(lambda: ask(second_port) == "second", timeout=15, what="the route added after etcd's return")
         assert ask(first_port) == "first"
         assert discover.process.poll() is None
@@ -130,11 +134,9 @@ HOSTILE_SERVICES = ["evil\n    server x 6.6.6.6:1", "#comment", "with space", 'q
 def test_hostile_keys_are_skipped_and_cannot_add_a_line(discovers, etcd, root):
     with loopback_server("good") as backend:
         port = free_port()
-        etcd.put(f"{root}/good/1/port", str(port))
-        etcd.put(f"{root}/good/1/aaaaaaaaaaaa", f"127.0.0.1:{backend}")
+        route(etcd, f"{root}/good/1", port, backend)
         for service in HOSTILE_SERVICES:
-            etcd.put(f"{root}/{service}/1/port", str(free_port()))
-            etcd.put(f"{root}/{service}/1/cccccccccccc", f"127.0.0.1:{backend}")
+            route(etcd, f"{root}/{service}/1", free_port(), backend, "cccccccccccc")
         bad = {f"{root}/good/1/dddddddddddd": "127.0.0.1:80\n    server evil 6.6.6.6:1",
                f"{root}/good/1/eeeeeeeeeeee": "host.example:80", f"{root}/bad/1/port": "80 # x",
                f"{root}/bad/1/ffffffffffff": "127.0.0.1:99999", f"{root}/too/deep/1/x": "127.0.0.1:1"}
@@ -157,10 +159,8 @@ def test_hostile_keys_are_skipped_and_cannot_add_a_line(discovers, etcd, root):
 def test_two_services_claiming_one_port_first_keeps_it(discovers, etcd, root):
     with loopback_server("first") as first, loopback_server("second") as second:
         port = free_port()
-        etcd.put(f"{root}/early/1/port", str(port))
-        etcd.put(f"{root}/early/1/aaaaaaaaaaaa", f"127.0.0.1:{first}")
-        etcd.put(f"{root}/late/1/port", str(port))
-        etcd.put(f"{root}/late/1/bbbbbbbbbbbb", f"127.0.0.1:{second}")
+        route(etcd, f"{root}/early/1", port, first)
+        route(etcd, f"{root}/late/1", port, second, "bbbbbbbbbbbb")
         discover = discovers.start(root)
         discover.wait_started()
         wait_until(lambda: ask(port) == "first", what="the route registered first")
@@ -191,8 +191,7 @@ def test_once_check_and_bad_settings(discovers, etcd, root):
 def test_sigterm_stops_haproxy_and_a_taken_port_keeps_the_old_configuration(discovers, etcd, root):
     with loopback_server("kept") as backend:
         port = free_port()
-        etcd.put(f"{root}/kept/1/port", str(port))
-        etcd.put(f"{root}/kept/1/aaaaaaaaaaaa", f"127.0.0.1:{backend}")
+        route(etcd, f"{root}/kept/1", port, backend)
         discover = discovers.start(root)
         discover.wait_started()
         wait_until(lambda: ask(port) == "kept", what="the first route")
@@ -201,8 +200,7 @@ def test_sigterm_stops_haproxy_and_a_taken_port_keeps_the_old_configuration(disc
             squatter.bind(("127.0.0.1", 0))
             squatter.listen()
             taken = squatter.getsockname()[1]
-            etcd.put(f"{root}/blocked/1/port", str(taken))
-            etcd.put(f"{root}/blocked/1/bbbbbbbbbbbb", f"127.0.0.1:{backend}")
+            route(etcd, f"{root}/blocked/1", taken, backend, "bbbbbbbbbbbb")
             wait_until(lambda: "could not load the new configuration" in discover.log(), what="a failed reload")
             failure = next(line for line in discover.log().splitlines() if "could not load" in line)
             assert "cannot bind socket" in failure and str(taken) in failure
@@ -222,8 +220,7 @@ def test_sigterm_stops_haproxy_and_a_taken_port_keeps_the_old_configuration(disc
 def test_metrics_and_readiness(discovers, etcd, root):
     with loopback_server("measured") as backend:
         port, http_port = free_port(), free_port()
-        etcd.put(f"{root}/measured/1/port", str(port))
-        etcd.put(f"{root}/measured/1/aaaaaaaaaaaa", f"127.0.0.1:{backend}")
+        route(etcd, f"{root}/measured/1", port, backend)
         etcd.put(f"{root}/measured/1/bad", "not an address")
         discover = discovers.start(root, DISCOVER_HTTP_ADDR=f"127.0.0.1:{http_port}")
         discover.wait_started()
@@ -249,14 +246,12 @@ def test_over_tls_as_a_user_limited_to_the_root(tmp_path, discovers, root):
                     "ETCD_KEY": str(member.tls.client_key), "ETCD_USER": "agent", "ETCD_PASSWORD": PASSWORD}
         with loopback_server("secure") as backend:
             port = free_port()
-            etcd.put(f"{root}/secure/1/port", str(port))
-            etcd.put(f"{root}/secure/1/aaaaaaaaaaaa", f"127.0.0.1:{backend}")
+            route(etcd, f"{root}/secure/1", port, backend)
             discover = discovers.start(root, etcd_url=member.url, **settings)
             discover.wait_started()
             wait_until(lambda: ask(port) == "secure", what="a route read over TLS with a password")
             second = free_port()
-            etcd.put(f"{root}/later/1/port", str(second))
-            etcd.put(f"{root}/later/1/bbbbbbbbbbbb", f"127.0.0.1:{backend}")
+            route(etcd, f"{root}/later/1", second, backend, "bbbbbbbbbbbb")
             wait_until(lambda: ask(second) == "secure", what="a route followed by the watch")
             assert PASSWORD not in discover.log()
     finally:
@@ -269,15 +264,13 @@ def test_a_killed_member_fails_over_without_missing_a_change(etcd_cluster, disco
     etcd = EtcdClient(others[0].url)
     with loopback_server("cluster") as backend:
         ports = [free_port() for _ in range(2)]
-        etcd.put(f"{root}/before/1/port", str(ports[0]))
-        etcd.put(f"{root}/before/1/aaaaaaaaaaaa", f"127.0.0.1:{backend}")
+        route(etcd, f"{root}/before/1", ports[0], backend)
         discover = discovers.start(root, etcd_url=first.url, ETCD_HOSTS=hosts)
         discover.wait_started()
         wait_until(lambda: ask(ports[0]) == "cluster", what="the first route")
         first.kill()
         others[0].wait_ready()  # a new leader is elected
-        etcd.put(f"{root}/after/1/port", str(ports[1]))
-        etcd.put(f"{root}/after/1/bbbbbbbbbbbb", f"127.0.0.1:{backend}")
+        route(etcd, f"{root}/after/1", ports[1], backend, "bbbbbbbbbbbb")
         wait_until(lambda: ask(ports[1]) == "cluster", timeout=20, what="the change made while its member died")
         assert ask(ports[0]) == "cluster"
 
@@ -285,8 +278,7 @@ def test_a_killed_member_fails_over_without_missing_a_change(etcd_cluster, disco
 def test_an_established_connection_finishes_on_the_old_workers(discovers, etcd, root):
     with loopback_server("slow", delay=2.0) as backend:
         port = free_port()
-        etcd.put(f"{root}/slow/1/port", str(port))
-        etcd.put(f"{root}/slow/1/aaaaaaaaaaaa", f"127.0.0.1:{backend}")
+        route(etcd, f"{root}/slow/1", port, backend)
         discover = discovers.start(root)
         discover.wait_started()
         with socket.create_connection(("127.0.0.1", port), timeout=10) as client:
@@ -317,8 +309,7 @@ def test_hostile_service_labels_through_the_agent(agents, containers, discovers,
 def test_killed_discover_leaves_no_haproxy_behind(discovers, etcd, root):
     with loopback_server("orphan") as backend:
         port = free_port()
-        etcd.put(f"{root}/orphan/1/port", str(port))
-        etcd.put(f"{root}/orphan/1/aaaaaaaaaaaa", f"127.0.0.1:{backend}")
+        route(etcd, f"{root}/orphan/1", port, backend)
         discover = discovers.start(root)
         discover.wait_started()
         wait_until(lambda: ask(port) == "orphan", what="the route")
