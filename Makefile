@@ -22,7 +22,8 @@ unit: venv
 	$(BIN)/python -m pytest tests/unit
 
 lint: venv
-	$(BIN)/ruff check agent tests
+	$(BIN)/ruff check agent tests bench
+	$(BIN)/lint-imports  # the layers of the house and who may import etcd3gw and docker (pyproject.toml)
 
 deps:
 	scripts/system-deps

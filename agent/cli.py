@@ -1,5 +1,6 @@
-"""Command line: parse the configuration, set up logging, run the agent or a command beside it; exit codes 0, 1,
-2 (a bad setting)."""
+"""Command line: the first word picks the command (the agent by default, `discover`, `status`); each has a module
+with `load` (its settings: a bad one is one line and exit 2) and `run`; logging is set up between the two.
+Exit codes 0, 1, 2 (a bad setting)."""
 
 from __future__ import annotations
 
@@ -9,18 +10,19 @@ import sys
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from agent.config import Config, ConfigError, load
 from agent.logs import setup_logging
+from agent.settings import ConfigError
 
-# commands of their own beside the agent, each with its own settings: modules with `load` and `run`
-TOOLS = {"discover": "agent.discover.main", "status": "agent.status.main"}
+AGENT = "agent.daemon.main"
+BESIDE = {"discover": "agent.discover.main", "status": "agent.status.main"}  # commands beside the agent
 
 
 def main(argv: Sequence[str]) -> int:
-    if argv and argv[0] in TOOLS:
-        module = importlib.import_module(TOOLS[argv[0]])
+    if argv and argv[0] in BESIDE:
+        module = importlib.import_module(BESIDE[argv[0]])
         return launch(f"service-registrator {argv[0]}", module.load, module.run, argv[1:])
-    return launch("service-registrator", load, run, argv)
+    module = importlib.import_module(AGENT)
+    return launch("service-registrator", module.load, module.run, argv)
 
 
 def launch(prog: str, load_config: Callable[[Sequence[str], Mapping[str, str]], Any],
@@ -33,22 +35,3 @@ def launch(prog: str, load_config: Callable[[Sequence[str], Mapping[str, str]], 
         return 2
     setup_logging(config.log_level, config.log_format)
     return run_config(config)
-
-
-def run(config: Config) -> int:
-    """The agent's own commands: check, healthcheck, --dry-run, the agent."""
-    if config.command == "check":
-        from agent.check import check
-
-        return check(config)
-    if config.command == "healthcheck":
-        from agent.check import healthcheck
-
-        return healthcheck(config)
-    if config.dry_run:
-        from agent.dryrun import dry_run
-
-        return dry_run(config)
-    from agent.app import Agent
-
-    return Agent(config).run()

@@ -16,14 +16,14 @@ from urllib.parse import urlsplit  # noqa: E402
 
 import gevent.queue  # noqa: E402
 
-from agent.commands import Resync  # noqa: E402
-from agent.config import Endpoint  # noqa: E402
-from agent.etcd import Etcd, Members  # noqa: E402
+from agent.adapters.etcd import Etcd, Members  # noqa: E402
+from agent.core.marker import RUNNING, Marker, marker_key  # noqa: E402
+from agent.core.messages import Resync  # noqa: E402
+from agent.daemon.lease import HostLease  # noqa: E402
+from agent.daemon.watches import follow_nothing  # noqa: E402
+from agent.daemon.writer import Writer  # noqa: E402
 from agent.layouts.ec import EcLayout  # noqa: E402
-from agent.lease import HostLease  # noqa: E402
-from agent.marker import RUNNING, Marker, marker_key  # noqa: E402
-from agent.watcher import follow_nothing  # noqa: E402
-from agent.writer import Writer  # noqa: E402
+from agent.settings import Endpoint  # noqa: E402
 from tests.unit.fixtures import inspect  # noqa: E402
 
 ROOT, HOST = "/synthetic", "synthetic-host"

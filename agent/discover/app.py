@@ -1,4 +1,4 @@
-"""`Discover`, the arbiter (agent/arbiter.py) of `service-registrator discover`. Greenlets: the follower
+"""`Discover`, the arbiter (agent/runtime/arbiter.py) of `service-registrator discover`. Greenlets: the follower
 (etcd's backends root), the reloader (haproxy's configuration) and a watch on the haproxy master, whose exit
 ends discover with status 1."""
 
@@ -7,18 +7,17 @@ from __future__ import annotations
 import logging
 import signal
 
-from agent.arbiter import Arbiter, Crash, Exit, HttpSettings
+from agent.adapters.etcd import Etcd
 from agent.discover import metrics
 from agent.discover.follower import BackendsFollower
 from agent.discover.haproxy import Haproxy, HaproxyError
 from agent.discover.reloader import Reloader
 from agent.discover.settings import DiscoverConfig
-from agent.etcd import Etcd
-from agent.startup import FATAL, wait_for
+from agent.runtime.arbiter import Arbiter, Crash, Exit, HttpSettings
+from agent.runtime.waiting import FATAL, wait_for
 
 log = logging.getLogger(__name__)
 
-ETCD_TIMEOUT = 5.0
 
 
 class Discover(Arbiter):
@@ -28,7 +27,7 @@ class Discover(Arbiter):
         super().__init__(HttpSettings(config.http_addr, "EC_REGISTRATOR_DISCOVER_HTTP_ADDR", metrics.render))
         self.config = config
         self.haproxy = Haproxy(config.haproxy_bin, config.haproxy_config)
-        self.follower = BackendsFollower(Etcd.from_config(config, ETCD_TIMEOUT), config.backends_dir,
+        self.follower = BackendsFollower(Etcd.from_config(config), config.backends_dir,
                                          lambda: self.reloader.request())
         self.reloader = Reloader(lambda: self.follower.keys, self.haproxy, config.backends_dir, config.bind,
                                  config.debounce)

@@ -9,12 +9,12 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 
-from agent.commands import Command, KeysChanged
-from agent.etcd import Etcd
-from agent.etcderrors import EtcdRequestError, EtcdUnavailable
-from agent.kv import KeyValue, WatchEvent
+from agent.adapters.etcd import Etcd
+from agent.adapters.etcd_errors import EtcdError
+from agent.core.kv import KeyValue, WatchEvent
+from agent.core.messages import KeysChanged, Message
 from agent.retry import WATCH, Backoff
-from agent.watcher import KeyWatcher
+from agent.runtime.keywatcher import KeyWatcher
 
 log = logging.getLogger(__name__)
 
@@ -39,9 +39,9 @@ class BackendsFollower:
     def run(self) -> None:
         KeyWatcher(self._etcd, self._prefix, self._take, self.revision + 1).run()
 
-    def _take(self, command: Command) -> None:
-        if isinstance(command, KeysChanged):
-            for event in command.events:
+    def _take(self, message: Message) -> None:
+        if isinstance(message, KeysChanged):
+            for event in message.events:
                 self._apply(event)
         else:  # the watch fell behind compaction: what it missed is only in a new read
             self._reload()
@@ -65,6 +65,6 @@ class BackendsFollower:
             try:
                 self.load()
                 return
-            except (EtcdUnavailable, EtcdRequestError) as exc:
+            except EtcdError as exc:
                 log.warning("cannot read %s again (%s); the routes stay as they are", self._prefix, exc)
             retry.wait()

@@ -6,16 +6,15 @@ from __future__ import annotations
 import logging
 import sys
 
+from agent.adapters.etcd import Etcd
+from agent.adapters.etcd_errors import EtcdError
 from agent.discover.haproxy import Haproxy
 from agent.discover.render import render
 from agent.discover.routes import RouteTable, route_table
 from agent.discover.settings import DiscoverConfig, load
-from agent.etcd import Etcd
-from agent.etcderrors import EtcdRequestError, EtcdUnavailable
 
 log = logging.getLogger(__name__)
 __all__ = ["load", "run"]
-READ_TIMEOUT = 5.0
 
 
 def run(config: DiscoverConfig) -> int:
@@ -30,8 +29,8 @@ def read_routes(config: DiscoverConfig) -> RouteTable | None:
     """The routes as etcd holds them now, every skipped key warned about; None (and one line) when etcd
     cannot be read."""
     try:
-        found, _ = Etcd.from_config(config, READ_TIMEOUT).read(prefixes=[config.backends_dir + "/"])
-    except (EtcdUnavailable, EtcdRequestError) as exc:
+        found, _ = Etcd.from_config(config).read(prefixes=[config.backends_dir + "/"])
+    except EtcdError as exc:
         endpoints = ", ".join(map(str, config.etcd_endpoints))
         print(f"service-registrator discover: cannot read etcd at {endpoints}: {exc}", file=sys.stderr)
         return None

@@ -14,11 +14,11 @@ from collections.abc import Callable, Mapping
 import gevent
 import gevent.event
 
+from agent.core.kv import KeyValue
 from agent.discover import metrics
 from agent.discover.haproxy import Haproxy
 from agent.discover.render import render
 from agent.discover.routes import RouteTable, Skipped, route_table
-from agent.kv import KeyValue
 
 log = logging.getLogger(__name__)
 

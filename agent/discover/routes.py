@@ -15,12 +15,12 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from agent.escape import unescape_segment
-from agent.kv import KeyValue
+from agent.core.escape import unescape_segment
+from agent.core.kv import KeyValue
+from agent.layouts.backends import PORT_LEAF, split_key
 
 MOST_NUMBER = 10**6
 SERVICE_CHARS, SERVER_CHARS, SHOWN_CHARS = 48, 32, 60
-PORT_LEAF = "port"
 
 _NUMBER = re.compile(r"[1-9][0-9]{0,6}")
 _PORT = re.compile(r"[0-9]{1,5}")
@@ -112,7 +112,7 @@ def route_table(root: str, kvs: Iterable[KeyValue]) -> RouteTable:
     groups: dict[tuple[str, int], _Group] = {}
     skipped: list[Skipped] = []
     for kv in sorted(_latest(kvs).values(), key=lambda kv: kv.key):
-        problem = _place(root + "/", kv, groups)
+        problem = _place(root, kv, groups)
         if problem:
             skipped.append(Skipped(kv.key, problem))
     routes = tuple(_route(group) for group in _claims(groups.values(), skipped))
@@ -127,10 +127,10 @@ def _latest(kvs: Iterable[KeyValue]) -> dict[str, KeyValue]:
     return latest
 
 
-def _place(prefix: str, kv: KeyValue, groups: dict[tuple[str, int], _Group]) -> str | None:
+def _place(root: str, kv: KeyValue, groups: dict[tuple[str, int], _Group]) -> str | None:
     """Files `kv` in its group; the reason when it cannot be used."""
-    parts = kv.key[len(prefix):].split("/") if kv.key.startswith(prefix) else []
-    if len(parts) != 3 or not all(parts):
+    parts = split_key(root, kv.key)
+    if parts is None or not all(parts):
         return "key is not <root>/<service>/<n>/<container or port>"
     segment, number, leaf = parts
     if not _NUMBER.fullmatch(number) or int(number) > MOST_NUMBER:

@@ -11,18 +11,18 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import partial
 
-from agent.config import (
+from agent.discover.render import bind_address
+from agent.layouts.backends import BACKENDS_DIR
+from agent.settings import (
+    CONNECTION,
     ConfigError,
-    Endpoint,
+    Connection,
     Setting,
     add_flags,
     command_parser,
-    connection_settings,
     http_addr,
     load_command,
 )
-from agent.discover.render import bind_address
-from agent.layouts.backends import LAYOUT as BACKENDS
 
 COMMANDS = ("run", "check")
 MOST_DEBOUNCE = 60.0
@@ -30,15 +30,7 @@ _DECIMAL = re.compile(r"[0-9]+(\.[0-9]+)?")
 
 
 @dataclass(frozen=True)
-class DiscoverConfig:
-    etcd_endpoints: tuple[Endpoint, ...]
-    etcd_cert: str | None
-    etcd_key: str | None
-    etcd_ca: str | None
-    etcd_user: str | None
-    etcd_password: str | None
-    log_level: str
-    log_format: str
+class DiscoverConfig(Connection):
     backends_dir: str
     haproxy_bin: str
     haproxy_config: str
@@ -97,8 +89,7 @@ OWN = (
 
 
 def settings() -> tuple[Setting, ...]:
-    backends_dir = next(setting for setting in BACKENDS.settings if setting.name == "backends_dir")
-    return (*connection_settings(), backends_dir, *OWN)
+    return (*CONNECTION, BACKENDS_DIR, *OWN)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -10,13 +10,26 @@ from collections.abc import Collection, Mapping
 from functools import partial
 from typing import Any
 
-from agent.config import Config, ConfigError, Setting, optional, root_dir
-from agent.container import Inspect, container_id, container_name, service_settings
-from agent.escape import escape_segment
-from agent.layouts import INDEX, OWN, LayoutKind
+from agent.core.container import Inspect, container_id, container_name, service_settings
+from agent.core.escape import escape_segment
+from agent.layouts import INDEX, OWN, LayoutKind, Values
+from agent.settings import ConfigError, Setting, optional, root_dir
 
 ANY_ADDRESS = frozenset({"", "0.0.0.0", "::"})
 SHORT_ID = 12
+PORT_LEAF = "port"  # B/<service>/<n>/port, shared by every host running the service
+
+
+def split_key(root: str, key: str) -> tuple[str, str, str] | None:
+    """`B/<service>/<n>/<leaf>` as its three segments, as stored (escaped); None for any other key."""
+    parts = key[len(root) + 1:].split("/") if key.startswith(root + "/") else []
+    return (parts[0], parts[1], parts[2]) if len(parts) == 3 else None
+
+
+def is_port_key(root: str, key: str) -> bool:
+    """The shared `B/<service>/<n>/port` key, as opposed to a container's own `B/<service>/<n>/<container>`."""
+    parts = split_key(root, key)
+    return parts is not None and parts[2] == PORT_LEAF
 
 
 def image_service(image: str) -> str:
@@ -62,14 +75,14 @@ class BackendsLayout:
             host_ip = str(binding.get("HostIp") or "")
             own[f"{base}/{short}"] = address(self.host_ip if host_ip in ANY_ADDRESS else host_ip,
                                              str(binding.get("HostPort") or ""))
-            index[f"{base}/port"] = str(port)
+            index[f"{base}/{PORT_LEAF}"] = str(port)
         return {**own, **index}
 
     def rank(self, key: str) -> int:
         return INDEX if self.shared(key) else OWN
 
     def shared(self, key: str) -> bool:
-        return key.startswith(self.root + "/") and key.endswith("/port")
+        return key.startswith(self.root + "/") and key.endswith("/" + PORT_LEAF)
 
     def host_prefixes(self) -> tuple[str, ...]:
         return ()  # every key of a service's group is shared by the hosts running it
@@ -93,21 +106,21 @@ class BackendsLayout:
         return {key for key in kvs if not self.shared(key) and key.rsplit("/", 1)[-1] in shorts}
 
 
-def check_host_ip(config: Config) -> None:
-    if not config.host_ip:
+def check_host_ip(values: Values) -> None:
+    if not values["host_ip"]:
         raise ConfigError("EC_REGISTRATOR_HOST_IP: expected the address the backends layout publishes for ports "
                           "bound to all interfaces, e.g. 10.0.0.5 (alias HOST_IP)")
 
 
+BACKENDS_DIR = Setting("backends_dir", "--backends-dir", "EC_REGISTRATOR_BACKENDS_DIR", "backends",
+                       "root of the backends layout", partial(root_dir, "EC_REGISTRATOR_BACKENDS_DIR"))
+HOST_IP = Setting("host_ip", "--host-ip", "EC_REGISTRATOR_HOST_IP", None, "address published in the backends layout",
+                  optional, ("HOST_IP",))
+
 LAYOUT = LayoutKind(
     name="backends",
     root_setting="backends_dir",
-    make=lambda config, host: BackendsLayout(config.backends_dir, config.host_ip),
-    settings=(
-        Setting("backends_dir", "--backends-dir", "EC_REGISTRATOR_BACKENDS_DIR", "backends",
-                "root of the backends layout", partial(root_dir, "EC_REGISTRATOR_BACKENDS_DIR")),
-        Setting("host_ip", "--host-ip", "EC_REGISTRATOR_HOST_IP", None, "address published in the backends layout",
-                optional, ("HOST_IP",)),
-    ),
+    make=lambda values, host: BackendsLayout(values["backends_dir"], values["host_ip"]),
+    settings=(BACKENDS_DIR, HOST_IP),
     check=check_host_ip,
 )

@@ -3,11 +3,50 @@
 from __future__ import annotations
 
 from collections.abc import Collection, Mapping
+from dataclasses import dataclass
 from typing import Any
 
-from agent.container import Inspect, container_id, container_name, labels
-from agent.escape import escape_segment
+from agent.core.container import Inspect, container_id, container_name, labels
+from agent.core.escape import escape_segment
+from agent.core.marker import MARKERS as AGENTS
 from agent.layouts import INDEX, OWN, LayoutKind
+
+CONTAINERS, HOSTS, LABELS = "containers", "hosts", "labels"  # the ec root's own folders, with AGENTS (markers)
+RESERVED_HOSTS = frozenset({CONTAINERS, HOSTS, LABELS, AGENTS})  # so no host name may be one of them (SPEC §3)
+
+
+@dataclass(frozen=True)
+class EcKey:
+    """What one key under the ec root is, as stored (segments escaped): `parse_key`'s answer.
+
+    `folder` is AGENTS (the marker `P/agents/H`), HOSTS (`P/hosts/H/…`), CONTAINERS (`P/containers/I/…`),
+    LABELS (`P/labels/<label>/I`) or "" for the second host index (`P/H/…`). `segment` is the host (AGENTS,
+    HOSTS, "") or the label (LABELS); `container` the id (CONTAINERS, LABELS); `rest` what follows."""
+
+    folder: str
+    segment: str = ""
+    container: str = ""
+    rest: tuple[str, ...] = ()
+
+    @property
+    def index_entry(self) -> bool:
+        """`P/hosts/H/<name>` or `P/H/<name>`: an entry of a host index, naming a container."""
+        return self.folder in (HOSTS, "") and len(self.rest) == 1
+
+
+def parse_key(root: str, key: str) -> EcKey | None:
+    """The key's place in the ec layout; None when it has none (outside the root, or too short)."""
+    parts = key[len(root) + 1:].split("/") if key.startswith(root + "/") else []
+    head = parts[0] if parts else ""
+    if head == AGENTS:
+        return EcKey(AGENTS, parts[1]) if len(parts) == 2 else None
+    if head == HOSTS:
+        return EcKey(HOSTS, parts[1], rest=tuple(parts[2:])) if len(parts) >= 3 else None
+    if head == CONTAINERS:
+        return EcKey(CONTAINERS, container=parts[1], rest=tuple(parts[2:])) if len(parts) >= 3 else None
+    if head == LABELS:
+        return EcKey(LABELS, parts[1], parts[2]) if len(parts) == 3 else None
+    return EcKey("", head, rest=tuple(parts[1:])) if len(parts) >= 2 else None
 
 
 def network_ip(inspect: Inspect) -> str:
@@ -43,8 +82,8 @@ class EcLayout:
         self.root = root
         self.host = host
         self._host_segment = escape_segment(host)
-        self._containers = f"{root}/containers/"
-        self._host_prefixes = (f"{root}/hosts/{self._host_segment}/", f"{root}/{self._host_segment}/")
+        self._containers = f"{root}/{CONTAINERS}/"
+        self._host_prefixes = (f"{root}/{HOSTS}/{self._host_segment}/", f"{root}/{self._host_segment}/")
 
     def container_keys(self, inspect: Inspect) -> dict[str, str]:
         cid = container_id(inspect)
@@ -65,7 +104,7 @@ class EcLayout:
         for prefix in self._host_prefixes:
             keys[prefix + escape_segment(name)] = cid
         for label, value in container_labels.items():
-            keys[f"{self.root}/labels/{escape_segment(label)}/{cid}"] = str(value)
+            keys[f"{self.root}/{LABELS}/{escape_segment(label)}/{cid}"] = str(value)
         return keys
 
     def rank(self, key: str) -> int:
@@ -99,7 +138,7 @@ class EcLayout:
 
     def owned(self, kvs: Mapping[str, str], container_ids: Collection[str]) -> set[str]:
         ids = set(container_ids) | self._ids_filed_under_host(kvs)
-        labels_prefix = f"{self.root}/labels/"
+        labels_prefix = f"{self.root}/{LABELS}/"
         return {
             key for key in kvs
             if key.startswith(self._host_prefixes)
@@ -118,4 +157,4 @@ class EcLayout:
 
 
 # its root, EC_REGISTRATOR_ETCD_DIR, is the agent's own setting: the marker lives under it whatever layouts are enabled
-LAYOUT = LayoutKind(name="ec", root_setting="etcd_dir", make=lambda config, host: EcLayout(config.etcd_dir, host))
+LAYOUT = LayoutKind(name="ec", root_setting="etcd_dir", make=lambda values, host: EcLayout(values["etcd_dir"], host))

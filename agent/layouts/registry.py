@@ -6,6 +6,12 @@ the nested-roots check (which names the later layout's root variable).
 
 from __future__ import annotations
 
-from agent.layouts import LayoutKind, backends, ec
+from agent.layouts import Layout, LayoutKind, Values, backends, ec
 
 LAYOUTS: tuple[LayoutKind, ...] = (ec.LAYOUT, backends.LAYOUT)
+
+
+def build_layouts(values: Values, host: str) -> list[Layout]:
+    """The enabled layouts, in the order EC_REGISTRATOR_LAYOUTS (`values["layouts"]`) names them."""
+    kinds = {kind.name: kind for kind in LAYOUTS}
+    return [kinds[name].make(values, host) for name in values["layouts"]]

@@ -9,16 +9,15 @@ import sys
 
 import requests
 
-from agent.etcd import Etcd
-from agent.etcderrors import EtcdError, LeaseNotFound
-from agent.kv import LeaseInfo
+from agent.adapters.etcd import Etcd
+from agent.adapters.etcd_errors import EtcdError, LeaseNotFound
+from agent.core.kv import LeaseInfo
 from agent.status.report import Report, build_report, leases_to_ask, printable, render_json, render_text
 from agent.status.settings import StatusConfig, load
 
 log = logging.getLogger(__name__)
 __all__ = ["load", "run"]
 
-TIMEOUT = 5.0
 PROG = "service-registrator status"
 # what reading may raise besides etcd's own errors: an answer that is not etcd's (not JSON, fields missing)
 UNREADABLE = (EtcdError, requests.RequestException, ValueError, KeyError, TypeError)
@@ -39,7 +38,7 @@ def run(config: StatusConfig) -> int:
 
 def read_report(config: StatusConfig) -> Report:
     """Every key under both roots at one revision, then the lease of every marker."""
-    etcd = Etcd.from_config(config, TIMEOUT)
+    etcd = Etcd.from_config(config)
     kvs, revision = etcd.read(prefixes=[config.etcd_dir + "/", config.backends_dir + "/"])
     leases = {lease: lease_info(etcd, lease) for lease in sorted(leases_to_ask(config.etcd_dir, kvs))}
     log.debug("read %d keys at revision %d and %d leases", len(kvs), revision, len(leases))

@@ -30,12 +30,12 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from agent.config import RESERVED_HOSTS
-from agent.escape import unescape_segment
-from agent.kv import KeyValue, LeaseInfo
-from agent.marker import StoredMarker
+from agent.core.escape import unescape_segment
+from agent.core.kv import KeyValue, LeaseInfo
+from agent.core.marker import StoredMarker, segment_marker_key
+from agent.layouts.backends import PORT_LEAF, split_key
+from agent.layouts.ec import AGENTS, CONTAINERS, HOSTS, LABELS, EcKey, parse_key
 
-RUNNING_STATES = ("running", "stopped")
 NO_MARKER, UNREADABLE = "no marker", "unreadable"
 UNLEASED, DANGLING, LEASE_GONE, MISSING_MARKER, BAD_MARKER = (
     "unleased", "dangling-index", "lease-gone", "no-marker", "bad-marker")
@@ -112,43 +112,36 @@ class Registry:
     def of(cls, ec_root: str, backends_root: str, kvs: Sequence[KeyValue]) -> Registry:
         registry = cls(ec_root, backends_root, kvs)
         for kv in kvs:
-            if kv.key.startswith(ec_root + "/"):
-                registry._add_ec(kv, kv.key[len(ec_root) + 1:].split("/"))
-            elif kv.key.startswith(backends_root + "/"):
-                registry._add_backends(kv, kv.key[len(backends_root) + 1:].split("/"))
+            ec_key = parse_key(ec_root, kv.key)
+            if ec_key is not None:
+                registry._add_ec(kv, ec_key)
+            elif (parts := split_key(backends_root, kv.key)) is not None:
+                registry._add_backends(kv, parts[2])
         return registry
 
-    def _add_ec(self, kv: KeyValue, parts: list[str]) -> None:
-        head = parts[0]
-        if head == "agents" and len(parts) == 2:
-            self.markers[parts[1]] = kv
-        elif head == "hosts" and len(parts) >= 3:
-            self._add_host_key(parts[1], kv, len(parts) == 3, listed=True)
-        elif head == "containers" and len(parts) >= 3:
-            self.container_keys.setdefault(parts[1], []).append(kv.key)
-            if parts[2:] == ["host"]:
-                self.container_hosts[parts[1]] = kv.value
-        elif head == "labels" and len(parts) == 3:
-            self.label_indexes[kv.key] = parts[2]
-        elif head not in RESERVED_HOSTS and len(parts) >= 2:
-            self._add_host_key(head, kv, len(parts) == 2, listed=False)
+    def _add_ec(self, kv: KeyValue, ec_key: EcKey) -> None:
+        if ec_key.folder == AGENTS:
+            self.markers[ec_key.segment] = kv
+        elif ec_key.folder in (HOSTS, ""):
+            self.host_keys.setdefault(ec_key.segment, []).append(kv)
+            if ec_key.index_entry:
+                self.indexes.setdefault(ec_key.segment, {})[kv.key] = kv.value
+                self.listed[ec_key.segment] = self.listed.get(ec_key.segment, 0) + (ec_key.folder == HOSTS)
+        elif ec_key.folder == CONTAINERS:
+            self.container_keys.setdefault(ec_key.container, []).append(kv.key)
+            if ec_key.rest == ("host",):
+                self.container_hosts[ec_key.container] = kv.value
+        elif ec_key.folder == LABELS:
+            self.label_indexes[kv.key] = ec_key.container
 
-    def _add_host_key(self, segment: str, kv: KeyValue, index: bool, listed: bool) -> None:
-        self.host_keys.setdefault(segment, []).append(kv)
-        if index:
-            self.indexes.setdefault(segment, {})[kv.key] = kv.value
-            self.listed[segment] = self.listed.get(segment, 0) + listed
-
-    def _add_backends(self, kv: KeyValue, parts: list[str]) -> None:
-        if len(parts) != 3:
-            return
-        if parts[2] == "port":
+    def _add_backends(self, kv: KeyValue, leaf: str) -> None:
+        if leaf == PORT_LEAF:
             self.ports[kv.key.rsplit("/", 1)[0]] = kv
         else:
             self.routes[kv.key] = kv
 
     def marker_key(self, segment: str) -> str:
-        return f"{self.ec_root}/agents/{segment}"
+        return segment_marker_key(self.ec_root, segment)
 
     def segments(self) -> set[str]:
         return set(self.markers) | set(self.host_keys)
@@ -173,9 +166,8 @@ class Registry:
 
 def leases_to_ask(ec_root: str, kvs: Iterable[KeyValue]) -> set[int]:
     """The lease of every marker (what `build_report` needs to know about): ask etcd for each."""
-    prefix = ec_root + "/agents/"
-    return {marker_fields(kv).lease for kv in kvs if kv.key.startswith(prefix) and "/" not in kv.key[len(prefix):]
-            } - {0}
+    markers = (kv for kv in kvs if (parsed := parse_key(ec_root, kv.key)) is not None and parsed.folder == AGENTS)
+    return {marker_fields(kv).lease for kv in markers} - {0}
 
 
 def build_report(ec_root: str, backends_root: str, kvs: Sequence[KeyValue], leases: Mapping[int, LeaseInfo],
@@ -220,7 +212,7 @@ def unleased(registry: Registry, fields: Mapping[str, MarkerFields]) -> list[Ano
 
 
 def dangling(registry: Registry) -> list[Anomaly]:
-    containers = f"{registry.ec_root}/containers/"
+    containers = f"{registry.ec_root}/{CONTAINERS}/"
     found = []
     named = [*registry.label_indexes.items(), *(item for keys in registry.indexes.values() for item in keys.items())]
     for key, cid in named:

@@ -5,32 +5,24 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
-from agent.config import (
-    SETTINGS,
+from agent.layouts.backends import BACKENDS_DIR
+from agent.settings import (
+    CONNECTION,
+    ETCD_DIR,
     ConfigError,
-    Endpoint,
+    Connection,
     Setting,
     add_flags,
     command_parser,
-    connection_settings,
     load_command,
     nested,
 )
-from agent.layouts.backends import LAYOUT as BACKENDS
 
 
 @dataclass(frozen=True)
-class StatusConfig:
-    etcd_endpoints: tuple[Endpoint, ...]
-    etcd_cert: str | None
-    etcd_key: str | None
-    etcd_ca: str | None
-    etcd_user: str | None
-    etcd_password: str | None = field(repr=False)
-    log_level: str
-    log_format: str
+class StatusConfig(Connection):
     etcd_dir: str
     backends_dir: str
     json: bool = False
@@ -38,9 +30,7 @@ class StatusConfig:
 
 def settings() -> tuple[Setting, ...]:
     """The connection settings, then the ec root (EC_REGISTRATOR_ETCD_DIR) and the backends root."""
-    etcd_dir = next(setting for setting in SETTINGS if setting.name == "etcd_dir")
-    backends_dir = next(setting for setting in BACKENDS.settings if setting.name == "backends_dir")
-    return (*connection_settings(), etcd_dir, backends_dir)
+    return (*CONNECTION, ETCD_DIR, BACKENDS_DIR)
 
 
 def build_parser() -> argparse.ArgumentParser:

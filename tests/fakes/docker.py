@@ -1,5 +1,6 @@
-"""`FakeDocker`: the two methods of `agent.docker_api.Docker` the writer uses, over recorded `docker inspect`
-output (tests/fixtures), with controls to start, stop and remove containers and to make Docker unreachable."""
+"""`FakeDocker`: the two methods of `agent.adapters.docker_engine.Docker` the writer uses, over recorded
+`docker inspect` output (tests/fixtures), with controls to start, stop and remove containers and to make Docker
+unreachable."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import copy
 from collections import Counter
 from typing import Any
 
-from agent.docker_api import DockerUnavailable
+from agent.adapters.docker_engine import DockerUnavailable
 from tests.unit.fixtures import inspect as fixture
 
 

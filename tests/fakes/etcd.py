@@ -1,4 +1,4 @@
-"""`FakeEtcd`: an in-memory etcd with the public methods of `agent.etcd.Etcd` that the Writer, HostLease and
+"""`FakeEtcd`: an in-memory etcd with the public methods of `agent.adapters.etcd.Etcd` that the Writer, HostLease and
 read_host_keys use, with the same signatures, return types and exceptions.
 
 Like etcd: one revision per request that changes something (a put always does; a delete only of a key that
@@ -21,10 +21,10 @@ from collections import Counter
 from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
 
-from agent.config import Endpoint
-from agent.etcderrors import EtcdRequestError, EtcdUnavailable, LeaseNotFound
-from agent.kv import KeyValue, LeaseInfo, WatchEvent
-from agent.plan import MAX_TXN_OPS, Delete, Op, Put
+from agent.adapters.etcd_errors import EtcdRequestError, EtcdUnavailable, LeaseNotFound
+from agent.core.kv import KeyValue, LeaseInfo, WatchEvent
+from agent.core.plan import MAX_TXN_OPS, Delete, Op, Put
+from agent.settings import Endpoint
 
 
 @dataclass

@@ -21,7 +21,7 @@ from typing import Any
 import docker
 import docker.errors
 
-from agent.docker_api import EVENT_FILTERS
+from agent.adapters.docker_engine import EVENT_FILTERS
 from tests.support.podman import PodmanService, private_podman
 from tests.support.servers import TEST_IMAGE, build_test_image, private_dockerd
 

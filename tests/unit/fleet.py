@@ -1,8 +1,8 @@
 """Other hosts' keys in a fake etcd: what one agent must never touch nor read (SPEC §6)."""
 
+from agent.core.marker import RUNNING, Marker, marker_key
 from agent.layouts.backends import BackendsLayout
 from agent.layouts.ec import EcLayout
-from agent.marker import RUNNING, Marker, marker_key
 from tests.fakes.docker import container
 from tests.fakes.etcd import FakeEtcd
 

@@ -2,9 +2,9 @@
 
 import pytest
 
-from agent.app import Agent
-from agent.config import load
-from agent.lease import HostLease
+from agent.daemon.app import Agent
+from agent.daemon.lease import HostLease
+from agent.daemon.settings import load
 from tests.fakes.etcd import FakeEtcd
 
 

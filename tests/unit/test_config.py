@@ -5,7 +5,8 @@ import dataclasses
 import pytest
 
 from agent import tlsfiles
-from agent.config import SETTINGS, Config, ConfigError, Endpoint, all_settings, build_parser, load
+from agent.daemon.settings import SETTINGS, Config, all_settings, build_parser, load
+from agent.settings import ConfigError, Endpoint
 from tests.support.tls import make_tls
 
 BASE = {"EC_REGISTRATOR_HOST": "node"}
@@ -97,8 +98,8 @@ def test_password_never_in_repr():
 def test_backends_layout_takes_host_ip_and_its_seed_alias():
     config = load([], {"EC_REGISTRATOR_LAYOUTS": "ec,backends", "HOST_IP": "10.0.0.5", "ETCD_HOST": "e:4001"})
     assert config.layouts == ("ec", "backends")
-    assert config.host_ip == "10.0.0.5"
-    assert config.backends_dir == "/backends"
+    assert config.layout_settings["host_ip"] == "10.0.0.5"
+    assert config.layout_settings["backends_dir"] == "/backends"
     assert config.etcd_endpoints[0] == Endpoint("http", "e", 4001)
 
 
@@ -167,7 +168,7 @@ def test_settings_carry_their_parser():
     assert set(by_name) - {setting.name for setting in SETTINGS} == set(defaults.layout_settings)
     for setting in settings:
         if setting.default is not None and setting.name != "etcd_endpoints":
-            assert setting.parse(setting.default) == getattr(defaults, setting.name), setting.name
+            assert setting.parse(setting.default) == defaults.setting_values()[setting.name], setting.name
     # the scheme of an endpoint without one is left to load(): https when TLS files are given
     assert by_name["etcd_endpoints"].parse("h:1") == (Endpoint("", "h", 1),)
     help_text = build_parser().format_help()
@@ -183,7 +184,8 @@ def test_every_setting_takes_its_flag_over_env_over_alias(tmp_path):
                    "--etcd-password-file", str(password), "--http-addr", ":7", "--log-level", "ERROR",
                    "--log-format", "json", "--docker-socket", "/s.sock", "--etcd-hosts", "e:8"],
                   {"EC_REGISTRATOR_TTL": "50", "EC_REGISTRATOR_HOST": "env", "EC_HOST": "alias", "HOST_IP": "2.2.2.2"})
-    assert (config.ttl, config.resync, config.etcd_dir, config.backends_dir, config.host, config.host_ip) == \
+    values = config.setting_values()
+    assert (config.ttl, config.resync, config.etcd_dir, values["backends_dir"], config.host, values["host_ip"]) == \
         (5, 6, "/f", "/g", "h", "1.1.1.1")
     assert (config.layouts, config.etcd_user, config.etcd_password) == (("ec", "backends"), "u", "from-file")
     assert (config.http_addr, config.log_level, config.log_format) == (("0.0.0.0", 7), "error", "json")
@@ -211,7 +213,7 @@ def test_unreadable_tls_file_is_one_line_not_a_traceback(tmp_path, monkeypatch):
 
 
 def test_the_default_socket_falls_back_to_podman_when_docker_has_none():
-    from agent.config import default_socket
+    from agent.daemon.settings import default_socket
 
     def only(*paths: str):
         return lambda path: path in paths

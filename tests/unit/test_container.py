@@ -2,7 +2,7 @@
 
 import pytest
 
-from agent.container import describe, is_registrable, service_settings
+from agent.core.container import describe, is_registrable, service_settings
 from tests.unit.fixtures import inspect
 
 

@@ -7,10 +7,10 @@ import gevent
 import gevent.event
 import pytest
 
-from agent.commands import KeysChanged, Resync
+from agent.core.kv import KeyValue, WatchEvent, WatchReply
+from agent.core.messages import KeysChanged, Resync
 from agent.discover import follower as follower_module
 from agent.discover.follower import BackendsFollower
-from agent.kv import KeyValue, WatchEvent, WatchReply
 from agent.retry import Policy
 from tests.fakes.etcd import FakeEtcd
 

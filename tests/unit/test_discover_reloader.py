@@ -7,11 +7,11 @@ import gevent
 import gevent.event
 import pytest
 
+from agent.core.kv import KeyValue
 from agent.discover import metrics
 from agent.discover.reloader import Reloader, changes
 from agent.discover.render import render
 from agent.discover.routes import RouteTable, route_table
-from agent.kv import KeyValue
 
 B = "/backends"
 BIND = "127.0.0.1"

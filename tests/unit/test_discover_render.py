@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 
+from agent.core.escape import escape_segment
+from agent.core.kv import KeyValue
 from agent.discover.render import HEADER, PREAMBLE, bind_address, render
 from agent.discover.routes import Backend, Route, RouteTable, route_table
-from agent.escape import escape_segment
-from agent.kv import KeyValue
 
 B = "/backends"
 HOSTILE = [

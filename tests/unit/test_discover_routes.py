@@ -7,9 +7,9 @@ import re
 
 import pytest
 
+from agent.core.escape import escape_segment
+from agent.core.kv import KeyValue
 from agent.discover.routes import Backend, Route, RouteTable, Skipped, identifier, parse_address, route_table
-from agent.escape import escape_segment
-from agent.kv import KeyValue
 
 B = "/backends"
 SAFE = re.compile(r"[A-Za-z0-9_.:-]+")

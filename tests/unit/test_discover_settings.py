@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from agent import cli
-from agent.config import ConfigError
 from agent.discover.settings import load
+from agent.settings import ConfigError
 from tests.support.tls import make_tls
 
 

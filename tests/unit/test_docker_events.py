@@ -2,7 +2,7 @@
 
 import pytest
 
-from agent.docker_api import STOPPING_ACTIONS, affected_container
+from agent.adapters.docker_engine import STOPPING_ACTIONS, affected_container
 
 CID = "c" * 64
 

@@ -2,10 +2,10 @@
 
 import pytest
 
-from agent.docker_api import DockerUnavailable
-from agent.etcderrors import EtcdRequestError, EtcdUnavailable, LeaseNotFound
-from agent.kv import WatchEvent
-from agent.plan import Delete, Put
+from agent.adapters.docker_engine import DockerUnavailable
+from agent.adapters.etcd_errors import EtcdRequestError, EtcdUnavailable, LeaseNotFound
+from agent.core.kv import WatchEvent
+from agent.core.plan import Delete, Put
 from tests.fakes.docker import FakeDocker, container
 from tests.fakes.etcd import FakeEtcd
 

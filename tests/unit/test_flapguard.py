@@ -1,6 +1,6 @@
 """The flap guard: a key restored too often within the window is left alone until the window passes."""
 
-from agent.flapguard import FlapGuard
+from agent.core.flapguard import FlapGuard
 
 
 class Clock:

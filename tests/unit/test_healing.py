@@ -2,8 +2,8 @@
 
 import pytest
 
-from agent.healing import held_elsewhere, is_damage
-from agent.kv import WatchEvent
+from agent.core.healing import held_elsewhere, is_damage
+from agent.core.kv import WatchEvent
 
 OURS, THEIRS = 7, 9
 

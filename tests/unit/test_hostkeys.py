@@ -3,12 +3,12 @@
 
 import pytest
 
-from agent.hostkeys import read_host_keys
-from agent.kv import KeyValue
+from agent.core.kv import KeyValue
+from agent.core.marker import RUNNING, Marker
+from agent.core.ownership import still_shared
+from agent.daemon.hostread import read_host_keys
 from agent.layouts.backends import BackendsLayout
 from agent.layouts.ec import EcLayout
-from agent.marker import RUNNING, Marker
-from agent.ownership import still_shared
 from tests.fakes.docker import container
 from tests.fakes.etcd import FakeEtcd
 from tests.unit.fleet import other_hosts
@@ -164,7 +164,7 @@ def test_still_shared(stored, leaving, staying):
 
 
 def test_under_is_a_prefix_test_on_slash_boundaries():
-    from agent.hostkeys import under
+    from agent.daemon.hostread import under
 
     prefixes = {"/r/containers/abc/", "/r/hosts/h1/"}
     assert under("/r/containers/abc/labels/x", prefixes)

@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from agent.jsonstream import JsonStream
+from agent.adapters.jsonstream import JsonStream
 
 MESSAGES = [{"result": {"created": True}}, {"result": {"events": [{"kv": {"key": "a2V5", "value": "w7w="}}]}},
             {"error": {"message": "ünïcödé ✓"}}]

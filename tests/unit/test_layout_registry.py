@@ -1,5 +1,5 @@
 """The layout registry: each layout module declares its name, settings, factory and check once (its `LAYOUT`);
-configuration and `build_layouts` read agent/layouts/registry.py and nothing else."""
+the agent's settings and `build_layouts` read agent/layouts/registry.py and nothing else."""
 
 import dataclasses
 import subprocess
@@ -8,10 +8,12 @@ from functools import partial
 
 import pytest
 
-from agent.config import SETTINGS, Config, ConfigError, Setting, all_settings, build_parser, load, optional, root_dir
-from agent.layouts import LayoutKind, build_layouts, registry
+from agent.daemon.settings import SETTINGS, Config, all_settings, build_parser, load
+from agent.layouts import LayoutKind, registry
 from agent.layouts.backends import BackendsLayout
 from agent.layouts.ec import EcLayout
+from agent.layouts.registry import build_layouts
+from agent.settings import ConfigError, Setting, optional, root_dir
 from tests.support.agents import REPO
 
 BACKENDS = {"EC_REGISTRATOR_LAYOUTS": "ec,backends", "EC_REGISTRATOR_HOST_IP": "10.0.0.5"}
@@ -31,7 +33,8 @@ def test_registry_is_consistent():
 def test_layout_settings_stay_readable_as_before():
     config = load([], BACKENDS)
     assert config.layout_settings == {"backends_dir": "/backends", "host_ip": "10.0.0.5"}
-    assert (config.etcd_dir, config.backends_dir, config.host_ip) == ("/registry", "/backends", "10.0.0.5")
+    values = config.setting_values()
+    assert (values["etcd_dir"], values["backends_dir"], values["host_ip"]) == ("/registry", "/backends", "10.0.0.5")
     with pytest.raises(AttributeError, match="no attribute 'nope'"):
         _ = config.nope
     assert load([], {}) == load([], {}) and hash(load([], {})) == hash(load([], {}))
@@ -39,10 +42,10 @@ def test_layout_settings_stay_readable_as_before():
 
 def test_build_layouts_in_the_order_configured():
     config = load([], {**BACKENDS, "EC_REGISTRATOR_LAYOUTS": "backends,ec", "EC_REGISTRATOR_BACKENDS_DIR": "b"})
-    backends, ec = build_layouts(config, "node")
+    backends, ec = build_layouts(config.setting_values(), "node")
     assert isinstance(backends, BackendsLayout) and (backends.root, backends.host_ip) == ("/b", "10.0.0.5")
     assert isinstance(ec, EcLayout) and (ec.root, ec.host) == ("/registry", "node")
-    assert [layout.name for layout in build_layouts(load([], {}), "node")] == ["ec"]
+    assert [layout.name for layout in build_layouts(load([], {}).setting_values(), "node")] == ["ec"]
 
 
 def test_backends_checks_keep_their_messages():
@@ -57,7 +60,7 @@ def test_backends_checks_keep_their_messages():
         assert str(error.value) == ("EC_REGISTRATOR_BACKENDS_DIR: expected a root apart from "
                                     "EC_REGISTRATOR_ETCD_DIR, got '/b' and '/b/ec'")
     # a lone layout's root may sit anywhere; a disabled layout's settings are still read (and checked)
-    assert load([], {"EC_REGISTRATOR_BACKENDS_DIR": "registry/b"}).backends_dir == "/registry/b"
+    assert load([], {"EC_REGISTRATOR_BACKENDS_DIR": "registry/b"}).layout_settings["backends_dir"] == "/registry/b"
     with pytest.raises(ConfigError, match="^EC_REGISTRATOR_BACKENDS_DIR: expected a directory name"):
         load([], {"EC_REGISTRATOR_BACKENDS_DIR": "/"})
 
@@ -69,15 +72,15 @@ class Flat:
         self.root, self.host = root, host
 
 
-def check_mode(config: Config) -> None:
-    if not config.flat_mode:
+def check_mode(values) -> None:
+    if not values["flat_mode"]:
         raise ConfigError("EC_REGISTRATOR_FLAT_MODE: expected a mode when the flat layout is enabled")
 
 
 FLAT = LayoutKind(
     name="flat",
     root_setting="flat_dir",
-    make=lambda config, host: Flat(config.flat_dir, host),
+    make=lambda values, host: Flat(values["flat_dir"], host),
     settings=(
         Setting("flat_dir", "--flat-dir", "EC_REGISTRATOR_FLAT_DIR", "flat", "root of the flat layout",
                 partial(root_dir, "EC_REGISTRATOR_FLAT_DIR"), ("FLAT_DIR",)),
@@ -97,14 +100,15 @@ def third_layout(monkeypatch):
 def test_a_third_layout_needs_only_its_module_and_a_registry_entry():
     env = {"EC_REGISTRATOR_LAYOUTS": "flat,ec", "EC_REGISTRATOR_FLAT_MODE": "m"}
     config = load([], env)
-    assert (config.layouts, config.flat_dir, config.flat_mode) == (("flat", "ec"), "/flat", "m")
-    flat, ec = build_layouts(config, "node")
+    layout_settings = config.layout_settings
+    assert (config.layouts, layout_settings["flat_dir"], layout_settings["flat_mode"]) == (("flat", "ec"), "/flat", "m")
+    flat, ec = build_layouts(config.setting_values(), "node")
     assert isinstance(flat, Flat) and (flat.root, flat.host) == ("/flat", "node") and isinstance(ec, EcLayout)
     # flag > environment > alias > default, as for every setting
     spelled = {"EC_REGISTRATOR_FLAT_DIR": "env", "FLAT_DIR": "alias"}
-    assert load(["--flat-dir", "flag"], {**env, **spelled}).flat_dir == "/flag"
-    assert load([], {**env, **spelled}).flat_dir == "/env"
-    assert load([], {**env, "FLAT_DIR": "alias"}).flat_dir == "/alias"
+    assert load(["--flat-dir", "flag"], {**env, **spelled}).layout_settings["flat_dir"] == "/flag"
+    assert load([], {**env, **spelled}).layout_settings["flat_dir"] == "/env"
+    assert load([], {**env, "FLAT_DIR": "alias"}).layout_settings["flat_dir"] == "/alias"
     help_text = " ".join(build_parser().format_help().split())
     assert "--flat-dir VALUE root of the flat layout [env EC_REGISTRATOR_FLAT_DIR, FLAT_DIR; default flat]" in help_text
     assert "comma list of layouts: ec, backends, flat" in help_text
@@ -118,17 +122,17 @@ def test_a_third_layouts_checks_run_when_it_is_enabled():
         load([], {"EC_REGISTRATOR_LAYOUTS": "zoo"})
     with pytest.raises(ConfigError, match="^EC_REGISTRATOR_FLAT_MODE: expected a mode"):
         load([], {"EC_REGISTRATOR_LAYOUTS": "flat"})
-    assert load([], {}).flat_mode is None  # not enabled: not checked
+    assert load([], {}).layout_settings["flat_mode"] is None  # not enabled: not checked
     with pytest.raises(ConfigError) as error:
         load([], {"EC_REGISTRATOR_LAYOUTS": "flat,ec", "EC_REGISTRATOR_FLAT_MODE": "m", "FLAT_DIR": "registry/f"})
     assert str(error.value) == ("EC_REGISTRATOR_FLAT_DIR: expected a root apart from EC_REGISTRATOR_ETCD_DIR, "
                                 "got '/registry/f' and '/registry'")
 
 
-@pytest.mark.parametrize("module", ["agent.config", "agent.layouts", "agent.layouts.ec", "agent.layouts.backends",
-                                    "agent.layouts.registry", "agent.cli"])
+@pytest.mark.parametrize("module", ["agent.settings", "agent.daemon.settings", "agent.layouts", "agent.layouts.ec",
+                                    "agent.layouts.backends", "agent.layouts.registry", "agent.cli"])
 def test_no_import_cycle_whichever_module_comes_first(module):
-    code = f"import {module}\nfrom agent.config import load\nload([], {{'EC_REGISTRATOR_LAYOUTS': 'backends', " \
-           "'HOST_IP': '1.2.3.4'}).backends_dir"
+    code = f"import {module}\nfrom agent.daemon.settings import load\nload([], {{'EC_REGISTRATOR_LAYOUTS': " \
+           "'backends', 'HOST_IP': '1.2.3.4'}).layout_settings['backends_dir']"
     done = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=30)
     assert done.returncode == 0, done.stderr

@@ -5,11 +5,11 @@ import types
 import gevent
 import pytest
 
-import agent.lease
-from agent.etcderrors import EtcdUnavailable
-from agent.kv import LeaseInfo
-from agent.lease import Claim, Heartbeat, HostLease, judge_claim, takeover_silence
-from agent.marker import RUNNING, STOPPED, Marker, StoredMarker
+import agent.daemon.lease
+from agent.adapters.etcd_errors import EtcdUnavailable
+from agent.core.kv import LeaseInfo
+from agent.core.marker import RUNNING, STOPPED, Marker, StoredMarker
+from agent.daemon.lease import Claim, Heartbeat, HostLease, judge_claim, takeover_silence
 from tests.fakes.etcd import FakeEtcd
 
 H, KEY, LEASE = "h1", "/registry/agents/h1", 0x5EED
@@ -111,14 +111,14 @@ def test_claim_grants_when_the_earlier_lease_expired():
 
 
 def sleeping_on(etcd, monkeypatch):
-    """gevent.sleep inside agent.lease moves the fake clock instead of waiting."""
+    """gevent.sleep inside agent.daemon.lease moves the fake clock instead of waiting."""
     slept = []
 
     def sleep(seconds):
         slept.append(seconds)
         etcd.advance(seconds)
 
-    monkeypatch.setattr(agent.lease, "gevent", types.SimpleNamespace(sleep=sleep, event=gevent.event))
+    monkeypatch.setattr(agent.daemon.lease, "gevent", types.SimpleNamespace(sleep=sleep, event=gevent.event))
     return slept
 
 
@@ -147,7 +147,7 @@ def test_claim_waits_while_a_running_agent_keeps_its_lease_alive(monkeypatch):
         if sum(waited) >= 60:
             etcd.put(KEY, Marker(H, old, STOPPED, "x").encode(), old)
 
-    monkeypatch.setattr(agent.lease, "gevent", types.SimpleNamespace(sleep=sleep, event=gevent.event))
+    monkeypatch.setattr(agent.daemon.lease, "gevent", types.SimpleNamespace(sleep=sleep, event=gevent.event))
     lease = HostLease(etcd, 30, clock=etcd.clock)
     assert lease.claim(KEY, H) is Claim.ADOPT
     assert sum(waited) == pytest.approx(60)

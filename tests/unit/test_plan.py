@@ -1,7 +1,7 @@
 """The pure planner: what to put and delete, in which order, in how many transactions."""
 
-from agent.ownership import FOREIGN_LEASE
-from agent.plan import MAX_TXN_OPS, Delete, Plan, Put, diff, transaction_chains
+from agent.core.ownership import FOREIGN_LEASE
+from agent.core.plan import MAX_TXN_OPS, Delete, Plan, Put, diff, transaction_chains
 
 
 def rank(key: str) -> int:

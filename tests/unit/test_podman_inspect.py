@@ -3,8 +3,8 @@ tests/support/record_fixtures.py): what is registered, the keys of both layouts,
 
 import pytest
 
-from agent.container import has_healthcheck, health_status, is_registrable
-from agent.docker_api import STOPPING_ACTIONS, affected_container
+from agent.adapters.docker_engine import STOPPING_ACTIONS, affected_container
+from agent.core.container import has_healthcheck, health_status, is_registrable
 from agent.layouts import keys_of
 from agent.layouts.backends import BackendsLayout
 from agent.layouts.ec import EcLayout

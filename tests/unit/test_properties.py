@@ -6,10 +6,9 @@ import copy
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from agent.config import RESERVED_HOSTS
-from agent.escape import escape_segment, unescape_segment
+from agent.core.escape import escape_segment, unescape_segment
 from agent.layouts.backends import BackendsLayout
-from agent.layouts.ec import EcLayout
+from agent.layouts.ec import RESERVED_HOSTS, EcLayout
 from tests.unit.fixtures import inspect
 
 ROOT, B = "/registry", "/backends"

@@ -6,12 +6,12 @@ from __future__ import annotations
 import gevent
 import pytest
 
-from agent import etcd as etcd_module
-from agent.config import Endpoint
-from agent.docker_api import DockerUnavailable
-from agent.etcd import Credentials, Etcd, Members
-from agent.events import EventFollower
+from agent.adapters import etcd as etcd_module
+from agent.adapters.docker_engine import DockerUnavailable
+from agent.adapters.etcd import Credentials, Etcd, Members
+from agent.daemon.events import EventFollower
 from agent.retry import Policy
+from agent.settings import Endpoint
 
 
 class Client:
@@ -31,7 +31,7 @@ class Client:
 
 def test_a_lost_event_stream_closes_its_client(monkeypatch):
     made: list[Client] = []
-    monkeypatch.setattr("agent.events.DOCKER_STREAM", Policy(first=0.001, most=0.001))
+    monkeypatch.setattr("agent.daemon.events.DOCKER_STREAM", Policy(first=0.001, most=0.001))
     follower = EventFollower(lambda: Client(made), lambda command: None)
     follower.open()
     runner = gevent.spawn(follower.run)
@@ -70,3 +70,32 @@ def test_token_renewal_never_leaves_a_client_without_a_header(clients):
     assert seen == ["old-token"]  # while the new token was being asked for, the old header stayed
     assert {gateway.session.headers["Authorization"] for gateway in client._clients.values()} == {"new-token"}
     assert etcd_module.MAX_IN_FLIGHT >= 16
+
+
+class HealthClient:
+    """A Podman event stream: a health_status event without a verdict, then a Docker one with its verdict."""
+
+    def events(self, since: float | None):
+        yield {"Type": "container", "Action": "health_status", "Actor": {"ID": "p" * 64}, "timeNano": 1}
+        yield {"Type": "container", "Action": "health_status: unhealthy", "Actor": {"ID": "d" * 64}, "timeNano": 2}
+        raise DockerUnavailable("stream ended")
+
+    def close(self) -> None:
+        pass
+
+
+def test_a_health_event_without_a_verdict_is_looked_at_again_later():
+    """Podman 4.3 may send its health_status before the result is in the container's state: the container is
+    inspected again HEALTH_SETTLE seconds later. Docker's events carry the verdict and need no second look."""
+    from agent.core.messages import ContainerChanged
+    from agent.daemon.events import HEALTH_SETTLE
+
+    submitted: list = []
+    scheduled: list = []
+    follower = EventFollower(HealthClient, submitted.append, later=lambda *call: scheduled.append(call))
+    follower.open()
+    with pytest.raises(DockerUnavailable):
+        follower._follow(follower._stream)
+    podman = ContainerChanged("p" * 64, "health_status")
+    assert submitted == [podman, ContainerChanged("d" * 64, "health_status: unhealthy")]
+    assert scheduled == [(HEALTH_SETTLE, submitted.append, podman)]

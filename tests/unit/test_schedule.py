@@ -1,6 +1,6 @@
 """The writer's timed work: periodic comparisons, a repair after damage, retries while out of step."""
 
-from agent.schedule import Schedule
+from agent.core.schedule import Schedule
 
 
 class Clock:

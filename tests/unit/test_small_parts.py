@@ -4,11 +4,11 @@ from dataclasses import dataclass
 
 import pytest
 
-from agent.desired import DesiredState
-from agent.escape import escape_segment, unescape_segment
+from agent.core.desired import DesiredState
+from agent.core.escape import escape_segment, unescape_segment
+from agent.core.marker import Marker, StoredMarker
+from agent.core.ownership import FOREIGN_LEASE, owned_keys
 from agent.layouts.ec import EcLayout
-from agent.marker import Marker, StoredMarker
-from agent.ownership import FOREIGN_LEASE, owned_keys
 
 
 @pytest.mark.parametrize(("raw", "escaped"), [

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import json
 
-from agent.escape import escape_segment
-from agent.kv import KeyValue, LeaseInfo
-from agent.marker import Marker
+from agent.core.escape import escape_segment
+from agent.core.kv import KeyValue, LeaseInfo
+from agent.core.marker import Marker
 from agent.status.report import COLUMNS, Anomaly, HostRow, build_report, leases_to_ask, render_json, render_text
 
 EC, B = "/registry", "/backends"

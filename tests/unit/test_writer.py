@@ -7,17 +7,17 @@ import json
 import gevent.queue
 import pytest
 
-import agent.writer
-from agent.commands import ContainerChanged, KeysChanged, LeaseLost, Resync, Shutdown, Wipe
-from agent.hoststate import HostTakenOver
+import agent.daemon.writer
+from agent.core.hoststate import HostTakenOver
+from agent.core.marker import RUNNING, STOPPED, Marker, StoredMarker, marker_key
+from agent.core.messages import ContainerChanged, KeysChanged, LeaseLost, Resync, Shutdown, Wipe
+from agent.core.plan import Delete, Put
+from agent.daemon.lease import Claim, HostLease
+from agent.daemon.writer import Writer
 from agent.layouts import keys_of
 from agent.layouts.backends import BackendsLayout
 from agent.layouts.ec import EcLayout
-from agent.lease import Claim, HostLease
-from agent.marker import RUNNING, STOPPED, Marker, StoredMarker, marker_key
-from agent.plan import Delete, Put
 from agent.retry import Policy
-from agent.writer import Writer
 from tests.fakes.docker import FakeDocker, container
 from tests.fakes.etcd import FakeEtcd
 from tests.unit.fleet import other_hosts
@@ -31,8 +31,8 @@ BOTH = ("ec", "backends")
 
 @pytest.fixture(autouse=True)
 def no_spread(monkeypatch):
-    monkeypatch.setattr(agent.writer, "spread", lambda: 0.0)
-    monkeypatch.setattr(agent.writer, "ETCD_WRITE", Policy(first=0.0, most=0.0))  # retries due at once
+    monkeypatch.setattr(agent.daemon.writer, "spread", lambda: 0.0)
+    monkeypatch.setattr(agent.daemon.writer, "ETCD_WRITE", Policy(first=0.0, most=0.0))  # retries due at once
 
 
 class Follow:
@@ -324,7 +324,7 @@ def test_the_loop_retries_once_etcd_answers_again():
     assert host.writer.status()["in_sync"] == 0.0
     host.etcd.available = True
     host.commands.put(Resync("queued"))
-    assert host.writer._next_command() == Resync("queued")  # the due retry first, then the command
+    assert host.writer._next_message() == Resync("queued")  # the due retry first, then the command
     assert host.etcd.under("/") == host.picture()
     assert host.writer.status()["in_sync"] == 1.0
 
@@ -451,7 +451,7 @@ def test_a_foreign_delete_of_a_host_index_key_is_repaired_at_once():
     host.deliver(since)
     assert host.writer._schedule.heal_pending
     host.commands.put(Resync("queued"))
-    assert host.writer._next_command() == Resync("queued")  # the loop: the due repair, then the command
+    assert host.writer._next_message() == Resync("queued")  # the loop: the due repair, then the command
     assert not host.writer._schedule.heal_pending
     assert host.etcd.kvs[key].value == cid_of("no_ports") and host.etcd.kvs[key].lease == host.lease.id
     assert host.etcd.under("/") == host.picture()
@@ -824,8 +824,8 @@ def test_a_shared_port_key_whose_holder_left_is_put_back_by_the_host_still_runni
 def test_the_names_of_removed_containers_are_forgotten():
     host = Host().sync()
     cid = cid_of("three_ports")
-    assert cid in host.writer._told.names
+    assert cid in host.writer._changelog.names
     host.docker.stop(cid)
     host.event(cid, "die")
-    assert cid not in host.writer._told.names
-    assert set(host.writer._told.names) == {cid_of(name) for name in RUNNING_FIXTURES + NOT_REGISTRABLE} - {cid}
+    assert cid not in host.writer._changelog.names
+    assert set(host.writer._changelog.names) == {cid_of(name) for name in RUNNING_FIXTURES + NOT_REGISTRABLE} - {cid}

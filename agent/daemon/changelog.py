@@ -6,8 +6,8 @@ from __future__ import annotations
 import logging
 
 from agent import metrics
-from agent.desired import MARKER_GROUP
-from agent.hoststate import STALE_GROUP, Comparison, GroupPlan
+from agent.core.desired import MARKER_GROUP
+from agent.core.hoststate import STALE_GROUP, Comparison, GroupPlan
 
 log = logging.getLogger(__name__)
 

@@ -5,9 +5,11 @@ from __future__ import annotations
 import json
 import sys
 
-from agent.config import Config, ConfigError, host_name
-from agent.docker_api import Docker, DockerUnavailable
-from agent.layouts import build_layouts, keys_of
+from agent.adapters.docker_engine import Docker, DockerUnavailable
+from agent.daemon.settings import Config, host_name
+from agent.layouts import keys_of
+from agent.layouts.registry import build_layouts
+from agent.settings import ConfigError
 
 
 def dry_run(config: Config) -> int:
@@ -19,7 +21,7 @@ def dry_run(config: Config) -> int:
     except (DockerUnavailable, ConfigError) as exc:
         print(f"service-registrator: --dry-run: {exc}", file=sys.stderr)
         return 1
-    layouts = build_layouts(config, host)
+    layouts = build_layouts(config.setting_values(), host)
     keys: dict[str, str] = {}
     for inspect in inspects:
         keys.update(keys_of(inspect, layouts)[0])

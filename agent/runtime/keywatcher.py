@@ -1,22 +1,23 @@
-"""Self-healing watches: a `KeyWatcher` greenlet follows one prefix (or key) without gaps; the `WatchSet`
-keeps one per prefix this host must heal, as the writer asks (SPEC §6: never a layout root whole)."""
+"""`KeyWatcher`: a greenlet that follows one etcd prefix (or key) without gaps, for the agent's self-healing
+watches (agent/daemon/watches.py) and `discover`'s copy of the backends root. An interrupted watch resumes from
+the last revision seen; one that fell behind compaction asks for a full read."""
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable
 
-from agent.commands import Command, KeysChanged, Resync
-from agent.etcd import Etcd
-from agent.etcderrors import EtcdRequestError, EtcdUnavailable
-from agent.kv import WatchReply
+from agent.adapters.etcd import Etcd
+from agent.adapters.etcd_errors import EtcdError
+from agent.core.kv import WatchReply
+from agent.core.messages import KeysChanged, Message, Resync
 from agent.retry import WATCH, Backoff
 
 log = logging.getLogger(__name__)
 
 
 class KeyWatcher:
-    def __init__(self, etcd: Etcd, prefix: str, submit: Callable[[Command], None], start_revision: int) -> None:
+    def __init__(self, etcd: Etcd, prefix: str, submit: Callable[[Message], None], start_revision: int) -> None:
         self._etcd = etcd
         self._prefix = prefix
         self._submit = submit
@@ -33,7 +34,7 @@ class KeyWatcher:
                     retry.reset()
                     if not self._take(reply):
                         break
-            except (EtcdUnavailable, EtcdRequestError) as exc:
+            except EtcdError as exc:
                 reason = str(exc)
             if not retry.failures:
                 log.warning("watch on %s interrupted (%s); resuming from revision %d", self._prefix, reason,
@@ -56,33 +57,3 @@ class KeyWatcher:
         elif reply.revision and not reply.created:  # a progress notice: everything up to it was seen
             self._next_revision = max(self._next_revision, reply.revision + 1)
         return True
-
-
-Spawn = Callable[[str, Callable[[], None]], None]
-
-
-class WatchSet:
-    """One KeyWatcher greenlet per prefix the writer wants healed; prefixes no longer wanted stop."""
-
-    def __init__(self, etcd: Etcd, submit: Callable[[Command], None], spawn: Spawn,
-                 kill: Callable[[str], None]) -> None:
-        self._etcd = etcd
-        self._submit = submit
-        self._spawn = spawn
-        self._kill = kill
-        self._prefixes: set[str] = set()
-
-    def follow(self, prefixes: set[str], from_revision: int) -> None:
-        """Watch exactly `prefixes`; new ones from `from_revision` on (nothing written since is missed)."""
-        for prefix in self._prefixes - prefixes:
-            self._kill(f"watch {prefix}")
-            log.debug("no longer watching %s", prefix)
-        for prefix in sorted(prefixes - self._prefixes):
-            watcher = KeyWatcher(self._etcd, prefix, self._submit, from_revision)
-            self._spawn(f"watch {prefix}", watcher.run)
-            log.debug("watching %s from revision %d", prefix, from_revision)
-        self._prefixes = set(prefixes)
-
-
-def follow_nothing(prefixes: set[str], from_revision: int) -> None:
-    """--once: nothing is watched."""

@@ -6,12 +6,27 @@ from __future__ import annotations
 
 from collections.abc import Collection, Iterable, Sequence
 
-from agent.etcd import Etcd
-from agent.kv import KeyValue
-from agent.layouts import Layout
-from agent.marker import StoredMarker
+from agent.adapters.etcd import Etcd
+from agent.adapters.etcd_errors import LeaseNotFound
+from agent.core.hoststate import HostState
+from agent.core.kv import KeyValue
+from agent.core.layout import Layout
+from agent.core.marker import StoredMarker
 
 MAX_ROUNDS = 4  # the ec layout needs three: host index, a former container's subtree, its label index keys
+
+
+def read_host(etcd: Etcd, lease: int, state: HostState) -> tuple[list[KeyValue], int]:
+    """What a full comparison reads: every key of this host's that etcd holds (`read_host_keys`), starting from
+    the keys on its lease; raises LeaseNotFound when that lease is gone."""
+    on_lease: tuple[str, ...] = ()
+    if lease:
+        info = etcd.lease_info(lease, keys=True)
+        if not info.alive:
+            raise LeaseNotFound(f"lease {lease:x} not found")
+        on_lease = info.keys
+    return read_host_keys(etcd, state.layouts, state.marker_key, on_lease, state.desired.keys(),
+                          state.desired.container_ids())
 
 
 def read_host_keys(etcd: Etcd, layouts: Sequence[Layout], marker_key: str, known: Iterable[str],

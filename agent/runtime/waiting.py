@@ -8,14 +8,14 @@ from typing import TypeVar
 
 import backoff
 
-from agent.docker_api import DockerUnavailable
-from agent.etcderrors import EtcdAuthFailed, EtcdRequestError, EtcdTlsError, EtcdUnavailable
+from agent.adapters.docker_engine import DockerUnavailable
+from agent.adapters.etcd_errors import EtcdAuthFailed, EtcdError, EtcdTlsError
 from agent.retry import STARTUP
 
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
-UNREACHABLE = (DockerUnavailable, EtcdUnavailable, EtcdRequestError)
+UNREACHABLE = (DockerUnavailable, EtcdError)
 FATAL = (EtcdTlsError, EtcdAuthFailed)  # settings to fix: waiting would not help
 
 

@@ -12,10 +12,10 @@ import gevent
 import gevent.event
 
 from agent import metrics
-from agent.etcd import Etcd
-from agent.etcderrors import EtcdRequestError, EtcdUnavailable
-from agent.kv import LeaseInfo
-from agent.marker import RUNNING, STOPPED, StoredMarker
+from agent.adapters.etcd import Etcd
+from agent.adapters.etcd_errors import EtcdError
+from agent.core.kv import LeaseInfo
+from agent.core.marker import RUNNING, STOPPED, StoredMarker
 from agent.retry import KEEPALIVE, Backoff
 
 log = logging.getLogger(__name__)
@@ -139,6 +139,17 @@ class HostLease:
         """Revoke the lease in use (or an old one): every key attached to it vanishes at once."""
         self._etcd.lease_revoke(self.id if lease is None else lease)
 
+    def release(self, reason: str) -> bool:
+        """Revoke the lease in use for `reason` (SIGTERM), saying so in one line; False when etcd could not be
+        told, and the keys expire after the TTL instead."""
+        try:
+            self.revoke()
+        except EtcdError as exc:
+            log.error("%s: could not revoke lease %x, keys expire in %ds: %s", reason, self.id, self.granted, exc)
+            return False
+        log.info("%s: revoked lease %x; this host's keys are gone", reason, self.id)
+        return True
+
 
 class LeaseGone(Exception):
     def __init__(self, lease: int) -> None:
@@ -172,7 +183,7 @@ class Heartbeat:
         except LeaseGone as gone:
             self._on_lost(gone.lease)
             return True
-        except (EtcdUnavailable, EtcdRequestError) as exc:
+        except EtcdError as exc:
             metrics.KEEPALIVE_FAILURES.inc()
             log.warning("keepalive of lease %x failed: %s", self._lease.id, exc)
             return False

@@ -1,4 +1,4 @@
-"""The one writer: every etcd change of this host goes through `Writer`, one command at a time, in order.
+"""The one writer: every etcd change of this host goes through `Writer`, one message at a time, in order.
 It owns the queue loop, the deadlines, the reads of Docker and etcd and the application of plans; what the
 host wants and wrote lives in the pure `HostState`."""
 
@@ -14,41 +14,40 @@ import gevent.pool
 import gevent.queue
 
 from agent import metrics
-from agent.changelog import ChangeLog
-from agent.commands import Command, ContainerChanged, KeysChanged, LeaseLost, Resync, Shutdown, Wipe
-from agent.container import Inspect, container_id, describe
-from agent.docker_api import MAX_IN_FLIGHT as INSPECTS_IN_FLIGHT
-from agent.docker_api import STOPPING_ACTIONS, Docker, DockerUnavailable
-from agent.etcd import MAX_IN_FLIGHT, Etcd
-from agent.etcderrors import EtcdRequestError, EtcdUnavailable, LeaseNotFound
-from agent.hostkeys import read_host_keys
-from agent.hoststate import Comparison, GroupPlan, HostState
-from agent.kv import KeyValue
+from agent.adapters.docker_engine import MAX_IN_FLIGHT as INSPECTS_IN_FLIGHT
+from agent.adapters.docker_engine import STOPPING_ACTIONS, Docker, DockerUnavailable
+from agent.adapters.etcd import Etcd
+from agent.adapters.etcd_errors import EtcdError, LeaseNotFound
+from agent.core.container import Inspect, container_id, describe
+from agent.core.hoststate import Comparison, GroupPlan, HostState
+from agent.core.marker import STOPPED, Marker
+from agent.core.messages import ContainerChanged, KeysChanged, LeaseLost, Message, Resync, Shutdown, Wipe
+from agent.core.ownership import still_shared
+from agent.core.plan import Delete, Plan
+from agent.core.schedule import Schedule
+from agent.daemon.applier import Applier
+from agent.daemon.changelog import ChangeLog
+from agent.daemon.hostread import read_host
+from agent.daemon.lease import HostLease
 from agent.layouts import Layout, keys_of
-from agent.lease import HostLease
-from agent.marker import STOPPED, Marker
-from agent.ownership import still_shared
-from agent.plan import Delete, Plan, Txn, transaction_chains
 from agent.retry import ETCD_WRITE, Backoff, spread
-from agent.schedule import Schedule
 
 log = logging.getLogger(__name__)
-
-PIPELINE = MAX_IN_FLIGHT  # transactions in flight at once during a bulk write
 
 Follow = Callable[[set[str], int], None]  # the prefixes (or single keys) to watch, from a revision on
 
 
 class Writer:
-    def __init__(self, commands: gevent.queue.Queue, etcd: Etcd, docker: Docker, layouts: Sequence[Layout],
+    def __init__(self, inbox: gevent.queue.Queue, etcd: Etcd, docker: Docker, layouts: Sequence[Layout],
                  marker: Marker, marker_key: str, lease: HostLease, resync_every: int, follow: Follow) -> None:
-        self._commands = commands
+        self._inbox = inbox
         self._etcd = etcd
         self._docker = docker
         self._lease = lease
         self._follow = follow
         self.state = HostState(layouts, marker, marker_key, records=not lease.ttl)
-        self._told = ChangeLog()
+        self._applier = Applier(etcd, lease, self.state, self._out_of_step, lambda lost: inbox.put(LeaseLost(lost)))
+        self._changelog = ChangeLog()
         self._docker_read = False  # no full comparison before Docker was listed once: it would delete
         self._backoff = Backoff(ETCD_WRITE)
         self._schedule = Schedule(resync_every)
@@ -60,14 +59,14 @@ class Writer:
     def run(self) -> None:
         self.handle_resync(Resync("start"))
         while True:
-            command = self._next_command()
-            if isinstance(command, Shutdown):
-                self.handle_shutdown(command)
+            message = self._next_message()
+            if isinstance(message, Shutdown):
+                self.handle_shutdown(message)
                 return
-            self._dispatch(command)
+            self._dispatch(message)
 
-    def _next_command(self) -> Command:
-        """The next queued command; a periodic resync or a repair when one is due; retries while out of
+    def _next_message(self) -> Message:
+        """The next queued message; a periodic resync or a repair when one is due; retries while out of
         step with etcd."""
         while True:
             if self._schedule.resync_due():
@@ -77,7 +76,7 @@ class Writer:
             if self._schedule.retry_due():
                 self._retry()
             try:
-                return self._commands.get(timeout=self._schedule.wait_time())
+                return self._inbox.get(timeout=self._schedule.wait_time())
             except gevent.queue.Empty:
                 continue
 
@@ -87,10 +86,10 @@ class Writer:
         else:
             self.handle_resync(Resync("retry"))
 
-    def _dispatch(self, command: Command) -> None:
+    def _dispatch(self, message: Message) -> None:
         handlers = {ContainerChanged: self.handle_container, KeysChanged: self.handle_keys_changed,
                     Resync: self.handle_resync, Wipe: self.handle_wipe, LeaseLost: self.handle_lease_lost}
-        handlers[type(command)](command)  # type: ignore[operator]
+        handlers[type(message)](message)  # type: ignore[operator]
 
     def status(self) -> dict[str, float]:
         return {"registered_containers": float(len(self.state.desired.container_ids())),
@@ -98,25 +97,25 @@ class Writer:
                 "in_sync": float(self.synced.is_set() and not self._schedule.out_of_step)}
 
     # -- handlers ----------------------------------------------------------------------------------
-    def handle_container(self, command: ContainerChanged) -> None:
-        cid = command.container_id
+    def handle_container(self, message: ContainerChanged) -> None:
+        cid = message.container_id
         try:
-            inspect = None if command.action in STOPPING_ACTIONS else self._docker.inspect(cid)
+            inspect = None if message.action in STOPPING_ACTIONS else self._docker.inspect(cid)
         except DockerUnavailable as exc:
-            log.warning("cannot inspect %s after %s: %s", cid[:12], command.action, exc)
+            log.warning("cannot inspect %s after %s: %s", cid[:12], message.action, exc)
             return
         keys = self._container_keys(inspect) if inspect else {}
         if inspect:
-            self._told.names[cid] = describe(inspect)
+            self._changelog.names[cid] = describe(inspect)
         affected = self.state.want_container(cid, keys)
         if self._schedule.out_of_step or not self._learn_holders(affected):
             return
         plan, existed = self.state.change_plan(affected)
         plan = self._spare_shared(plan)
         if not plan:
-            log.debug("%s: %s unchanged", command.action, self._told.name(cid))
-        elif self._apply([plan]):
-            self._told.change(GroupPlan(cid, plan, existed), command.action, removed=not keys)
+            log.debug("%s: %s unchanged", message.action, self._changelog.name(cid))
+        elif self._applier.apply([plan]):
+            self._changelog.change(GroupPlan(cid, plan, existed), message.action, removed=not keys)
             self._follow_host()
         else:
             (metrics.REGISTRATIONS if keys else metrics.REMOVALS).labels("error").inc()
@@ -129,17 +128,17 @@ class Writer:
             return True
         try:
             stored, _ = self._etcd.read(unseen)
-        except (EtcdUnavailable, EtcdRequestError) as exc:
-            self._mark_dirty(f"cannot read etcd: {exc}")
+        except EtcdError as exc:
+            self._out_of_step(f"cannot read etcd: {exc}")
             return False
         self.state.note_held(stored, self._lease.id)
         return True
 
-    def handle_keys_changed(self, command: KeysChanged) -> None:
+    def handle_keys_changed(self, message: KeysChanged) -> None:
         """Self-healing: a change by someone else to what this host wants, or under its host-scoped
         prefixes, makes a full comparison due after a random fraction of a second."""
-        metrics.WATCH_EVENTS.inc(len(command.events))
-        if self.state.damage(command.events, self._lease.id) and not self._schedule.out_of_step:
+        metrics.WATCH_EVENTS.inc(len(message.events))
+        if self.state.damage(message.events, self._lease.id) and not self._schedule.out_of_step:
             self._schedule.heal_in(spread())
 
     def _heal(self) -> None:
@@ -150,29 +149,29 @@ class Writer:
             log.info("restored this host's keys after someone else changed %d of them (%s, …)", len(damaged),
                      min(damaged))
 
-    def handle_resync(self, command: Resync) -> None:
+    def handle_resync(self, message: Resync) -> None:
         self._schedule.resynced()
-        if command.reason == "periodic":
+        if message.reason == "periodic":
             self._list_members()
         self._read_docker()
-        self._reconcile(command.reason)
+        self._reconcile(message.reason)
 
     def _list_members(self) -> None:
         """Follow a cluster whose members change: every client fails over between the members listed now."""
         before = self._etcd.endpoints
         try:
             after = self._etcd.discover_members()
-        except (EtcdUnavailable, EtcdRequestError) as exc:
+        except EtcdError as exc:
             log.debug("cannot list etcd's members: %s", exc)
             return
         if after != before:
             log.info("etcd endpoints now: %s", ", ".join(map(str, after)))
 
-    def handle_wipe(self, command: Wipe) -> None:
+    def handle_wipe(self, message: Wipe) -> None:
         for layout in self.state.layouts:
             try:
                 deleted = self._etcd.delete_prefix(layout.root + "/")
-            except (EtcdUnavailable, EtcdRequestError) as exc:
+            except EtcdError as exc:
                 log.error("SIGUSR2: could not wipe %s: %s", layout.root, exc)
                 continue
             log.warning("SIGUSR2: wiped %s (%d keys, all hosts)", layout.root, deleted)
@@ -181,16 +180,16 @@ class Writer:
         gevent.sleep(spread())
         self.handle_resync(Resync("SIGUSR2"))
 
-    def handle_lease_lost(self, command: LeaseLost) -> None:
-        if command.lease != self._lease.id:
+    def handle_lease_lost(self, message: LeaseLost) -> None:
+        if message.lease != self._lease.id:
             return
         gevent.sleep(spread())
         try:
             self._lease.grant()
-        except (EtcdUnavailable, EtcdRequestError) as exc:  # the retry's comparison finds the lease gone again
-            self._mark_dirty(f"lease {command.lease:x} lost and no new one yet: {exc}")
+        except EtcdError as exc:  # the retry's comparison finds the lease gone again
+            self._out_of_step(f"lease {message.lease:x} lost and no new one yet: {exc}")
             return
-        log.warning("lease %x lost; granted lease %x, writing every key again", command.lease, self._lease.id)
+        log.warning("lease %x lost; granted lease %x, writing every key again", message.lease, self._lease.id)
         self._move_to_new_lease()
         self._reconcile("lease lost")
 
@@ -199,7 +198,7 @@ class Writer:
         Consumers see the keys put again, never deleted."""
         try:
             old = self._lease.grant()
-        except (EtcdUnavailable, EtcdRequestError) as exc:
+        except EtcdError as exc:
             log.warning("cannot replace adopted lease %x yet: %s", self._lease.id, exc)
             return
         self._move_to_new_lease()
@@ -212,12 +211,12 @@ class Writer:
         self.state.set_marker(self.state.marker.with_lease(self._lease.id))
         self.state.forget_written()
 
-    def handle_shutdown(self, command: Shutdown) -> None:
-        reason = "SIGTERM" if command.revoke else "SIGINT"
-        if command.revoke and self._lease.id:
-            self._revoke()
+    def handle_shutdown(self, message: Shutdown) -> None:
+        reason = "SIGTERM" if message.revoke else "SIGINT"
+        if message.revoke and self._lease.id:
+            self.exit_code = 0 if self._lease.release(reason) else 1
             return
-        if command.revoke:
+        if message.revoke:
             self.state.want_nothing()
         else:
             self.state.set_marker(self.state.marker.with_state(STOPPED))
@@ -225,7 +224,7 @@ class Writer:
         self.exit_code = 0 if ok else 1
         if not ok:
             log.error("%s: etcd could not be updated before exit", reason)
-        elif not command.revoke:
+        elif not message.revoke:
             ttl = self._lease.granted if self._lease.id else 0
             log.info("SIGINT: stopped; keys left in place%s", f", expiring in {ttl}s" if ttl else "")
 
@@ -247,7 +246,7 @@ class Writer:
             return False
         self._docker_read = True
         groups = {container_id(item): self._container_keys(item) for item in inspects}
-        self._told.names = {container_id(item): describe(item) for item in inspects}
+        self._changelog.names = {container_id(item): describe(item) for item in inspects}
         self.state.want_containers({cid: keys for cid, keys in groups.items() if keys})
         return True
 
@@ -255,38 +254,28 @@ class Writer:
         """Compare the whole desired state with what etcd holds for this host and fix the difference.
         Reads only this host's keys (SPEC §6). True when etcd is in step afterwards."""
         if not self._docker_read:
-            self._mark_dirty(f"{reason}: Docker not listed yet")
+            self._out_of_step(f"{reason}: Docker not listed yet")
             return False
         try:
-            stored, revision = self._read_host()
-        except (EtcdUnavailable, EtcdRequestError) as exc:
+            stored, revision = read_host(self._etcd, self._lease.id, self.state)
+        except EtcdError as exc:
+            if isinstance(exc, LeaseNotFound):
+                self._inbox.put(LeaseLost(self._lease.id))
             metrics.REGISTRATIONS.labels("error").inc()
-            self._mark_dirty(f"{reason}: cannot read etcd: {exc}")
+            self._out_of_step(f"{reason}: cannot read etcd: {exc}")
             return False
         comparison = self.state.compare(stored, self._lease.id, replaced)
-        self._told.comparison(comparison)
-        if not self._apply([item.plan for item in comparison.plans]):
+        self._changelog.comparison(comparison)
+        if not self._applier.apply([item.plan for item in comparison.plans]):
             metrics.REGISTRATIONS.labels("error").inc()
             return False
         self._in_step(comparison, revision)
         for item in comparison.plans:
-            self._told.change(item, reason, removed=not self.state.desired.has_group(item.group))
+            self._changelog.change(item, reason, removed=not self.state.desired.has_group(item.group))
         log.debug("%s: %d containers in sync", reason, len(self.state.desired.container_ids()))
         if not replaced and self._lease.needs_replacement():
             self._replace_lease()
         return True
-
-    def _read_host(self) -> tuple[list[KeyValue], int]:
-        on_lease: tuple[str, ...] = ()
-        if self._lease.id:
-            info = self._etcd.lease_info(self._lease.id, keys=True)
-            if not info.alive:
-                self._commands.put(LeaseLost(self._lease.id))
-                raise LeaseNotFound(f"lease {self._lease.id:x} not found")
-            on_lease = info.keys
-        state = self.state
-        return read_host_keys(self._etcd, state.layouts, state.marker_key, on_lease, state.desired.keys(),
-                              state.desired.container_ids())
 
     def _in_step(self, comparison: Comparison, revision: int) -> None:
         self.state.in_step(comparison, revision)
@@ -303,7 +292,7 @@ class Writer:
             return plan
         try:
             stored, _ = self._etcd.read(prefixes={key.rsplit("/", 1)[0] + "/" for key in shared})
-        except (EtcdUnavailable, EtcdRequestError):
+        except EtcdError:
             return plan  # the delete fails the same way; the next comparison sorts it out
         staying = still_shared(stored, {op.key for op in plan.ops if isinstance(op, Delete)}, self.state.shared)
         self.state.leave_shared(staying)
@@ -313,42 +302,7 @@ class Writer:
         """Watch this host's host-scoped prefixes, its marker, and the groups of the services it runs."""
         self._follow(self.state.watched(), self.state.revision + 1)
 
-    def _apply(self, plans: Sequence[Plan]) -> bool:
-        """Write the plans; True when all of it is in etcd. Independent transactions are pipelined: etcd
-        commits concurrent requests together, so a bulk load is not one disk sync per transaction."""
-        chains = transaction_chains(plans)
-        if len(chains) <= 1:
-            return all(self._apply_chain(chain) for chain in chains)
-        return all(list(gevent.pool.Pool(PIPELINE).imap_unordered(self._apply_chain, chains)))
-
-    def _apply_chain(self, chain: Sequence[Txn]) -> bool:
-        return all(self._apply_txn(ops) for ops in chain)
-
-    def _apply_txn(self, ops: Txn) -> bool:
-        lease = self._lease.id
-        try:
-            revision = self._etcd.txn(ops, lease)
-        except LeaseNotFound:
-            self._mark_dirty(f"lease {lease:x} not found")
-            self._commands.put(LeaseLost(lease))
-            return False
-        except (EtcdUnavailable, EtcdRequestError) as exc:
-            self._mark_dirty(f"write failed: {exc}")
-            return False
-        self.state.applied(ops, revision)
-        return True
-
-    def _revoke(self) -> None:
-        try:
-            self._lease.revoke()
-        except (EtcdUnavailable, EtcdRequestError) as exc:
-            log.error("SIGTERM: could not revoke lease %x, keys expire in %ds: %s", self._lease.id,
-                      self._lease.granted, exc)
-            self.exit_code = 1
-            return
-        log.info("SIGTERM: revoked lease %x; this host's keys are gone", self._lease.id)
-
-    def _mark_dirty(self, why: str) -> None:
+    def _out_of_step(self, why: str) -> None:
         if not self._schedule.out_of_step:
             log.warning("etcd out of step (%s); will compare in full and retry", why)
         self._schedule.retry_in(self._backoff.next_delay())

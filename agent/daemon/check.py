@@ -6,13 +6,14 @@ import sys
 
 import requests
 
-from agent.config import Config, ConfigError, host_name
-from agent.docker_api import Docker, DockerUnavailable
-from agent.etcd import Etcd
-from agent.etcderrors import EtcdRequestError, EtcdUnavailable
-from agent.marker import marker_key
+from agent.adapters.docker_engine import Docker, DockerUnavailable
+from agent.adapters.etcd import Etcd
+from agent.adapters.etcd_errors import EtcdError
+from agent.core.marker import marker_key
+from agent.daemon.settings import Config, host_name
+from agent.settings import ConfigError
 
-CHECK_TIMEOUT = 5.0
+CHECK_TIMEOUT = 5.0  # Docker and the HTTP endpoint; etcd requests take the adapter's REQUEST_TIMEOUT
 
 
 def say(line: str) -> None:
@@ -31,14 +32,14 @@ def check(config: Config) -> int:
         healthy = False
     say(f"host: {host or '(unknown: Docker did not answer)'}; layouts {', '.join(config.layouts)}; TTL {config.ttl}s")
     try:
-        etcd = Etcd.from_config(config, CHECK_TIMEOUT)
+        etcd = Etcd.from_config(config)
         version = etcd.status().get("version", "?")
         members = etcd.discover_members()
         say(f"etcd: ok, version {version}, endpoints {', '.join(map(str, members))}")
         if host:
             stored = etcd.get(marker_key(config.etcd_dir, host))
             say(f"marker: {stored.value if stored else 'none (no agent has registered this host)'}")
-    except (EtcdUnavailable, EtcdRequestError) as exc:
+    except EtcdError as exc:
         say(f"etcd: FAILED, {exc}")
         healthy = False
     return 0 if healthy else 1

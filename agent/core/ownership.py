@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from typing import Protocol
 
-from agent.layouts import Layout
+from agent.core.layout import Layout
 
 
 class StoredKey(Protocol):

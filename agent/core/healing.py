@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from agent.kv import WatchEvent
+from agent.core.kv import WatchEvent
 
 
 def is_damage(event: WatchEvent, wanted: str | None, lease: int, seen_revision: int, shared: bool,

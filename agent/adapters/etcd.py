@@ -6,13 +6,12 @@ per endpoint, moves to the next on connection failure, and base64-encodes UTF-8 
 
 from __future__ import annotations
 
-import base64
 import json
 import logging
 import socket
 from collections.abc import Collection, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any
 from urllib.parse import urlsplit
 
 import gevent.pool
@@ -22,8 +21,7 @@ from etcd3gw.client import Etcd3Client
 from etcd3gw.exceptions import ConnectionFailedError, ConnectionTimeoutError, Etcd3Exception, InternalServerError
 
 from agent import metrics
-from agent.config import Endpoint
-from agent.etcderrors import (
+from agent.adapters.etcd_errors import (
     UNAUTHENTICATED,
     EtcdRequestError,
     EtcdTlsError,
@@ -34,12 +32,15 @@ from agent.etcderrors import (
     request_error,
     tls_reason,
 )
-from agent.jsonstream import JsonStream
-from agent.kv import KeyValue, LeaseInfo, WatchEvent, WatchReply
-from agent.plan import MAX_TXN_OPS, Op, Put
+from agent.adapters.etcd_wire import b64, decode_kv, op_request, prefix_end, range_request, text_of, watch_result
+from agent.adapters.jsonstream import JsonStream
+from agent.core.kv import KeyValue, LeaseInfo, WatchReply
+from agent.core.plan import MAX_TXN_OPS, Op
+from agent.settings import Connection, Endpoint
 
 log = logging.getLogger(__name__)
 
+REQUEST_TIMEOUT = 5.0  # seconds one etcd request may take (the watches and the keepalive have their own)
 MAX_IN_FLIGHT = 16  # requests one client may have in flight at once; each keeps its connection
 WATCH_CONNECT_TIMEOUT = 3.0
 WATCH_IDLE_TIMEOUT = 60.0  # a silent watch is re-opened from its next revision, which costs nothing
@@ -58,33 +59,6 @@ class TlsFiles:
     cert: str | None
     key: str | None
     ca: str | None
-
-
-def _b64(text: str | bytes) -> str:
-    raw = text.encode("utf-8") if isinstance(text, str) else text
-    return base64.b64encode(raw).decode("ascii")
-
-
-def _text(encoded: str | None) -> str:
-    return base64.b64decode(encoded or "").decode("utf-8", errors="replace")
-
-
-def prefix_end(prefix: str) -> str:
-    """The range end that covers every key starting with `prefix` (last byte plus one)."""
-    raw = bytearray(prefix.encode("utf-8"))
-    raw[-1] += 1
-    return _b64(bytes(raw))
-
-
-def _range_request(key: str, prefix: bool, revision: int) -> dict[str, Any]:
-    request = {"key": _b64(key), "revision": str(revision)}
-    return {"request_range": {**request, "range_end": prefix_end(key)} if prefix else request}
-
-
-def _op_request(op: Op, lease: int) -> dict[str, Any]:
-    if isinstance(op, Put):
-        return {"request_put": {"key": _b64(op.key), "value": _b64(op.value), "lease": str(lease)}}
-    return {"request_delete_range": {"key": _b64(op.key)}}
 
 
 class KeepAliveAdapter(requests.adapters.HTTPAdapter):
@@ -109,23 +83,6 @@ class Members:
         self.current = tuple(dict.fromkeys([*self.configured, *listed]))
 
 
-class EtcdSettings(Protocol):
-    """The connection settings of the agent's Config, shared by `discover` and `status`."""
-
-    @property
-    def etcd_endpoints(self) -> tuple[Endpoint, ...]: ...
-    @property
-    def etcd_cert(self) -> str | None: ...
-    @property
-    def etcd_key(self) -> str | None: ...
-    @property
-    def etcd_ca(self) -> str | None: ...
-    @property
-    def etcd_user(self) -> str | None: ...
-    @property
-    def etcd_password(self) -> str | None: ...
-
-
 class Etcd:
     def __init__(self, members: Members, tls: TlsFiles | None, timeout: float,
                  credentials: Credentials | None = None) -> None:
@@ -138,7 +95,8 @@ class Etcd:
         self._current = 0
 
     @classmethod
-    def from_config(cls, config: EtcdSettings, timeout: float, members: Members | None = None) -> Etcd:
+    def from_config(cls, config: Connection, timeout: float = REQUEST_TIMEOUT,
+                    members: Members | None = None) -> Etcd:
         """A client with the configured TLS files and credentials, on `members` or the configured endpoints."""
         credentials = Credentials(config.etcd_user, config.etcd_password or "") if config.etcd_user else None
         tls = TlsFiles(config.etcd_cert, config.etcd_key, config.etcd_ca)
@@ -245,8 +203,8 @@ class Etcd:
         return self._post("maintenance/status", {})
 
     def get(self, key: str) -> KeyValue | None:
-        kvs = self._post("kv/range", {"key": _b64(key)}).get("kvs") or []
-        return self._decode(kvs[0]) if kvs else None
+        kvs = self._post("kv/range", {"key": b64(key)}).get("kvs") or []
+        return decode_kv(kvs[0]) if kvs else None
 
     def read(self, keys: Collection[str] = (), prefixes: Collection[str] = (),
              revision: int = 0) -> tuple[list[KeyValue], int]:
@@ -270,18 +228,18 @@ class Etcd:
     def _read_batch(self, batch: list[tuple[str, bool]], revision: int) -> tuple[list[KeyValue], int]:
         """One transaction of range requests at `revision` (0: the current one, which the reply tells). The
         first batch of a read fixes the revision; the others then run side by side, MAX_IN_FLIGHT at once."""
-        reply = self._post("kv/txn", {"success": [_range_request(key, prefix, revision) for key, prefix in batch]})
-        found = [self._decode(kv) for response in reply.get("responses") or []
+        reply = self._post("kv/txn", {"success": [range_request(key, prefix, revision) for key, prefix in batch]})
+        found = [decode_kv(kv) for response in reply.get("responses") or []
                  for kv in (response.get("response_range") or {}).get("kvs") or []]
         return found, revision or int(reply["header"]["revision"])
 
     def delete_prefix(self, prefix: str) -> int:
-        reply = self._post("kv/deleterange", {"key": _b64(prefix), "range_end": prefix_end(prefix)})
+        reply = self._post("kv/deleterange", {"key": b64(prefix), "range_end": prefix_end(prefix)})
         return int(reply.get("deleted") or 0)
 
     def txn(self, ops: Iterable[Op], lease: int) -> int:
         """Apply `ops` atomically; returns the revision they were written at."""
-        reply = self._post("kv/txn", {"success": [_op_request(op, lease) for op in ops]})
+        reply = self._post("kv/txn", {"success": [op_request(op, lease) for op in ops]})
         return int(reply["header"]["revision"])
 
     def lease_grant(self, ttl: int) -> int:
@@ -295,7 +253,7 @@ class Etcd:
     def lease_info(self, lease: int, keys: bool = False) -> LeaseInfo:
         """The lease's granted and remaining TTL, and with `keys` the keys attached to it."""
         reply = self._post("lease/timetolive", {"ID": str(lease), "keys": keys})
-        names = tuple(_text(key) for key in reply.get("keys") or [])
+        names = tuple(text_of(key) for key in reply.get("keys") or [])
         metrics.KEYS_READ.inc(len(names))
         return LeaseInfo(int(reply.get("grantedTTL") or 0), int(reply.get("TTL") or -1), names)
 
@@ -310,7 +268,7 @@ class Etcd:
         raises) when the stream does."""
         self._ensure_token()
         client = self._client(self.endpoint)
-        request = {"key": _b64(key), "start_revision": str(start_revision), "progress_notify": True}
+        request = {"key": b64(key), "start_revision": str(start_revision), "progress_notify": True}
         if key.endswith("/"):
             request["range_end"] = prefix_end(key)
         try:
@@ -339,16 +297,4 @@ class Etcd:
                 self._token = None  # the next request authenticates again
             log.debug("watch answered with an error: %s", text)
             return WatchReply(0, canceled=True)
-        result = message.get("result") or {}
-        events = tuple(
-            WatchEvent(_text(event["kv"].get("key")), _text(event["kv"].get("value")),
-                       int(event["kv"].get("lease") or 0), int(event["kv"].get("mod_revision") or 0),
-                       event.get("type") == "DELETE", int(event["kv"].get("create_revision") or 0))
-            for event in result.get("events") or [])
-        return WatchReply(int((result.get("header") or {}).get("revision") or 0), events, bool(result.get("created")),
-                          int(result.get("compact_revision") or 0), bool(result.get("canceled")))
-
-    @staticmethod
-    def _decode(kv: dict[str, Any]) -> KeyValue:
-        return KeyValue(_text(kv.get("key")), _text(kv.get("value")), int(kv.get("lease") or 0),
-                        int(kv.get("mod_revision") or 0), int(kv.get("create_revision") or 0))
+        return watch_result(message.get("result") or {})

@@ -7,14 +7,14 @@ from __future__ import annotations
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
-from agent.desired import MARKER_GROUP, DesiredState
-from agent.flapguard import FlapGuard
-from agent.healing import held_elsewhere, is_damage
-from agent.kv import KeyValue, WatchEvent
-from agent.layouts import Layout
-from agent.marker import RUNNING, Marker, StoredMarker
-from agent.ownership import held_by_others, owned_keys, still_shared
-from agent.plan import Op, Plan, Put, diff
+from agent.core.desired import MARKER_GROUP, DesiredState
+from agent.core.flapguard import FlapGuard
+from agent.core.healing import held_elsewhere, is_damage
+from agent.core.kv import KeyValue, WatchEvent
+from agent.core.layout import Layout
+from agent.core.marker import RUNNING, Marker, StoredMarker
+from agent.core.ownership import held_by_others, owned_keys, still_shared
+from agent.core.plan import Op, Plan, Put, diff
 
 STALE_GROUP = "stale keys"
 

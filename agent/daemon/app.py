@@ -1,4 +1,4 @@
-"""The agent's arbiter (agent/arbiter.py): its signals, its greenlets, and how it starts and stops."""
+"""The agent's arbiter (agent/runtime/arbiter.py): its signals, its greenlets, and how it starts and stops."""
 
 from __future__ import annotations
 
@@ -10,24 +10,23 @@ import gevent
 import gevent.queue
 
 from agent import __version__, metrics
-from agent.arbiter import Arbiter, Crash, Exit, HttpSettings
-from agent.commands import Command, LeaseLost, Resync, Shutdown, Wipe
-from agent.config import Config, ConfigError, host_name
-from agent.docker_api import Docker
-from agent.etcd import Etcd, Members
-from agent.etcderrors import EtcdRequestError, EtcdUnavailable
-from agent.events import EventFollower
-from agent.hoststate import HostTakenOver
-from agent.layouts import build_layouts
-from agent.lease import Heartbeat, HostLease
-from agent.marker import RUNNING, Marker, marker_key
-from agent.startup import FATAL, wait_for
-from agent.watcher import WatchSet, follow_nothing
-from agent.writer import Writer
+from agent.adapters.docker_engine import Docker
+from agent.adapters.etcd import REQUEST_TIMEOUT, Etcd, Members
+from agent.core.hoststate import HostTakenOver
+from agent.core.marker import RUNNING, Marker, marker_key
+from agent.core.messages import LeaseLost, Message, Resync, Shutdown, Wipe
+from agent.daemon.events import EventFollower
+from agent.daemon.lease import Heartbeat, HostLease
+from agent.daemon.settings import Config, host_name
+from agent.daemon.watches import WatchSet, follow_nothing
+from agent.daemon.writer import Writer
+from agent.layouts.registry import build_layouts
+from agent.runtime.arbiter import Arbiter, Crash, Exit, HttpSettings
+from agent.runtime.waiting import FATAL, wait_for
+from agent.settings import ConfigError
 
 log = logging.getLogger(__name__)
 
-WRITE_TIMEOUT = 5.0
 SHUTDOWN_TIMEOUT = 8.0
 
 
@@ -37,7 +36,7 @@ class Agent(Arbiter):
     def __init__(self, config: Config) -> None:
         super().__init__(HttpSettings(config.http_addr, "EC_REGISTRATOR_HTTP_ADDR", metrics.render))
         self.config = config
-        self.commands: gevent.queue.Queue = gevent.queue.Queue()
+        self.writer_inbox: gevent.queue.Queue = gevent.queue.Queue()
         self.writer: Writer | None = None
         self.heartbeat: Heartbeat | None = None
         self.lease: HostLease | None = None
@@ -77,8 +76,8 @@ class Agent(Arbiter):
         self._shutdown(revoke=False)
         return 1
 
-    def submit(self, command: Command) -> None:
-        self.commands.put(command)
+    def submit(self, message: Message) -> None:
+        self.writer_inbox.put(message)
 
     def status(self) -> dict[str, float]:
         """Figures for /metrics and /readyz: ready = first sync done, etcd in step, lease kept alive within
@@ -105,8 +104,8 @@ class Agent(Arbiter):
         host = self._host_name(docker)
         if host is None:
             return
-        layouts = build_layouts(config, host)
-        etcd = self._etcd(WRITE_TIMEOUT)
+        layouts = build_layouts(config.setting_values(), host)
+        etcd = self._etcd()
         endpoints = wait_for(f"etcd at {', '.join(map(str, config.etcd_endpoints))}", etcd.discover_members)
         log.info("etcd endpoints: %s", ", ".join(map(str, endpoints)))
         key = marker_key(config.etcd_dir, host)
@@ -117,11 +116,10 @@ class Agent(Arbiter):
         if not config.once:  # --once follows nothing: one sync, then exit
             self.follower = EventFollower(lambda: Docker(config.docker_url), self.submit)
             wait_for("Docker's event stream", self.follower.open)
-        follow = follow_nothing if config.once else WatchSet(self._etcd(WRITE_TIMEOUT), self.submit,
-                                                              self._spawn, self._kill).follow
+        follow = follow_nothing if config.once else WatchSet(self._etcd(), self.submit, self._spawn, self._kill).follow
         started = datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")
         marker = Marker(host, lease.id, RUNNING, started, __version__)
-        self.writer = Writer(self.commands, etcd, docker, layouts, marker, key, lease, config.resync, follow)
+        self.writer = Writer(self.writer_inbox, etcd, docker, layouts, marker, key, lease, config.resync, follow)
         self._spawn("writer", self.writer.run)
         if self.follower:
             self._spawn("events", self.follower.run)
@@ -157,7 +155,7 @@ class Agent(Arbiter):
                  ",".join(self.config.layouts))
         return lease
 
-    def _etcd(self, timeout: float) -> Etcd:
+    def _etcd(self, timeout: float = REQUEST_TIMEOUT) -> Etcd:
         """A client of its own (timeouts differ), on the member list every client shares."""
         return Etcd.from_config(self.config, timeout, self.members)
 
@@ -178,13 +176,7 @@ class Agent(Arbiter):
         """SIGTERM before the writer ran: a lease already claimed (adopted, with its keys) goes too."""
         if not (self.lease and self.lease.id):
             return 0
-        try:
-            self.lease.revoke()
-        except (EtcdUnavailable, EtcdRequestError) as exc:
-            log.error("SIGTERM: could not revoke lease %x: %s", self.lease.id, exc)
-            return 1
-        log.info("SIGTERM: revoked lease %x; this host's keys are gone", self.lease.id)
-        return 0
+        return 0 if self.lease.release("SIGTERM") else 1
 
     def _kill_all(self) -> None:
         if self.heartbeat:

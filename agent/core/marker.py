@@ -8,9 +8,10 @@ import uuid
 from dataclasses import dataclass, field, replace
 
 from agent import __version__
-from agent.escape import escape_segment
+from agent.core.escape import escape_segment
 
 RUNNING, STOPPED = "running", "stopped"
+MARKERS = "agents"  # the ec root's folder of markers: P/agents/H
 
 
 def new_agent_id() -> str:
@@ -72,4 +73,9 @@ class StoredMarker:
 
 
 def marker_key(ec_root: str, host: str) -> str:
-    return f"{ec_root}/agents/{escape_segment(host)}"
+    return segment_marker_key(ec_root, escape_segment(host))
+
+
+def segment_marker_key(ec_root: str, segment: str) -> str:
+    """The marker key of a host whose name is given as stored (escaped)."""
+    return f"{ec_root}/{MARKERS}/{segment}"

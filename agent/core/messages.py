@@ -1,10 +1,11 @@
-"""What the one writer can be asked to do. Everything that changes etcd arrives as one of these."""
+"""The messages the one writer is sent (agent/daemon/writer.py): everything that changes etcd arrives as one of
+these, from the signals, the Docker event follower and the watches."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from agent.kv import WatchEvent
+from agent.core.kv import WatchEvent
 
 
 @dataclass(frozen=True)
@@ -44,4 +45,4 @@ class Shutdown:
     revoke: bool
 
 
-Command = ContainerChanged | KeysChanged | Resync | Wipe | LeaseLost | Shutdown
+Message = ContainerChanged | KeysChanged | Resync | Wipe | LeaseLost | Shutdown

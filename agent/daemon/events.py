@@ -1,4 +1,4 @@
-"""The EventFollower greenlet: turns Docker events into writer commands, reconnecting after outages."""
+"""The EventFollower greenlet: turns Docker events into the writer's messages, reconnecting after outages."""
 
 from __future__ import annotations
 
@@ -10,17 +10,27 @@ from typing import Any
 import gevent
 
 from agent import metrics
-from agent.commands import Command, ContainerChanged, Resync
-from agent.docker_api import Docker, DockerUnavailable, affected_container
+from agent.adapters.docker_engine import Docker, DockerUnavailable, affected_container
+from agent.core.messages import ContainerChanged, Message, Resync
 from agent.retry import DOCKER_STREAM, Backoff
 
 log = logging.getLogger(__name__)
 
+# Podman 4.3's `health_status` event names no verdict, and can reach us before the check's result is in the
+# container's state: an inspect at once may still read the old health. The container is looked at again this
+# many seconds later; when nothing changed, that second look writes nothing.
+HEALTH_SETTLE = 0.5
+VERDICTLESS_HEALTH = "health_status"  # Docker's says `health_status: healthy` or `: unhealthy`
+
+Later = Callable[..., object]  # gevent.spawn_later's signature: (seconds, function, *args)
+
 
 class EventFollower:
-    def __init__(self, connect: Callable[[], Docker], submit: Callable[[Command], None]) -> None:
+    def __init__(self, connect: Callable[[], Docker], submit: Callable[[Message], None],
+                 later: Later = gevent.spawn_later) -> None:
         self._connect = connect
         self._submit = submit
+        self._later = later
         self._since: float | None = None
         self._stream: Iterator[dict[str, Any]] | None = None
         self._docker: Docker | None = None
@@ -62,3 +72,5 @@ class EventFollower:
             if cid:
                 log.debug("event %s %s", action, cid[:12])
                 self._submit(ContainerChanged(cid, action))
+                if action == VERDICTLESS_HEALTH:
+                    self._later(HEALTH_SETTLE, self._submit, ContainerChanged(cid, action))

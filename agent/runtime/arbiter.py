@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import gevent
 import gevent.queue
 
-from agent.http import HttpEndpoint, Render
+from agent.adapters.http import HttpEndpoint, Render
 
 log = logging.getLogger(__name__)
 

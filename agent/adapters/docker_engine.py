@@ -10,7 +10,7 @@ import docker
 import docker.errors
 import requests
 
-from agent.container import Inspect
+from agent.core.container import Inspect
 
 log = logging.getLogger(__name__)
 
