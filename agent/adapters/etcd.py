@@ -19,6 +19,7 @@ import requests
 import requests.adapters
 from etcd3gw.client import Etcd3Client
 from etcd3gw.exceptions import ConnectionFailedError, ConnectionTimeoutError, Etcd3Exception, InternalServerError
+from urllib3.exceptions import ReadTimeoutError
 
 from agent import metrics
 from agent.adapters.etcd_errors import (
@@ -28,6 +29,7 @@ from agent.adapters.etcd_errors import (
     EtcdUnavailable,
     LeaseNotFound,
     TokenRefused,
+    WatchSilent,
     grpc_code,
     request_error,
     tls_reason,
@@ -281,12 +283,25 @@ class Etcd:
         return self._read_watch(reply)
 
     def _read_watch(self, reply: requests.Response) -> Iterator[WatchReply]:
+        """The replies of one watch stream. Silence past WATCH_IDLE_TIMEOUT after etcd answered raises
+        WatchSilent; before any answer the member is taken to be unresponsive (frozen, overloaded): the next
+        request goes to the next endpoint."""
         stream = JsonStream()
+        answered = False
         with reply:
             try:
                 for chunk in reply.iter_content(chunk_size=None):
                     for message in stream.feed(chunk):
+                        answered = True
                         yield self._watch_reply(message)
+            except requests.ConnectionError as exc:
+                if not (exc.args and isinstance(exc.args[0], ReadTimeoutError)):
+                    log.debug("watch stream ended: %s", exc)
+                elif answered:
+                    raise WatchSilent(f"watch on {reply.url}: silent for {WATCH_IDLE_TIMEOUT:g}s") from None
+                else:
+                    self._next_endpoint()
+                    raise EtcdUnavailable(f"watch on {reply.url}: no answer in {WATCH_IDLE_TIMEOUT:g}s") from None
             except (requests.RequestException, ValueError) as exc:
                 log.debug("watch stream ended: %s", exc)
 

@@ -18,6 +18,11 @@ class EtcdTlsError(EtcdUnavailable):
     """The TLS handshake failed: a setting to fix, not an outage to wait out (at start-up)."""
 
 
+class WatchSilent(EtcdUnavailable):
+    """A watch that etcd had answered said nothing for the idle timeout: nothing changed, and etcd's progress
+    notifications (every 10 minutes by default) are rarer than that. Opened again at once; no interruption."""
+
+
 class EtcdRequestError(EtcdError):
     """etcd answered with an error; `code` is the gRPC status code it gave (0 when none)."""
 

@@ -24,6 +24,11 @@ def describe(inspect: Inspect) -> str:
     return f"{container_name(inspect)} ({container_id(inspect)[:12]})"
 
 
+def start_order(inspect: Inspect) -> tuple[str, str]:
+    """Sorts containers by when they started (RFC 3339 as the engine gives it), then by id."""
+    return str((inspect.get("State") or {}).get("StartedAt") or ""), container_id(inspect)
+
+
 def labels(inspect: Inspect) -> dict[str, str]:
     return dict((inspect.get("Config") or {}).get("Labels") or {})
 

@@ -1,4 +1,7 @@
-"""What this host wants in etcd, grouped by container (and the agent marker), with shared keys counted."""
+"""What this host wants in etcd, grouped by container (and the agent marker), with shared keys counted.
+
+A key two containers want (`B/<service>/<n>/port` of two containers of one service) carries the value of the
+group that wanted it last (SPEC §4: the last writer wins); a group that keeps wanting a key keeps its place."""
 
 from __future__ import annotations
 
@@ -10,7 +13,7 @@ MARKER_GROUP = ""  # the group of the agent marker; container groups are contain
 class DesiredState:
     def __init__(self) -> None:
         self._groups: dict[str, dict[str, str]] = {}
-        self._owners: dict[str, set[str]] = {}
+        self._owners: dict[str, dict[str, None]] = {}  # key -> the groups wanting it, in the order they came
 
     def group(self, name: str) -> dict[str, str]:
         return dict(self._groups.get(name, {}))
@@ -27,15 +30,15 @@ class DesiredState:
     def replace(self, name: str, keys: Mapping[str, str]) -> set[str]:
         """Set one group's keys; returns every key whose desired value may have changed."""
         old = self._groups.pop(name, {})
-        for key in old:
+        for key in old.keys() - keys.keys():
             owners = self._owners[key]
-            owners.discard(name)
+            del owners[name]
             if not owners:
                 del self._owners[key]
         if keys:
             self._groups[name] = dict(keys)
             for key in keys:
-                self._owners.setdefault(key, set()).add(name)
+                self._owners.setdefault(key, {}).setdefault(name, None)
         return set(old) | set(keys)
 
     def reset(self, groups: Mapping[str, Mapping[str, str]]) -> None:
@@ -46,12 +49,21 @@ class DesiredState:
             self.replace(name, keys)
 
     def values(self, keys: Iterable[str]) -> dict[str, str]:
-        """The desired value of each of `keys` that any group wants (the lowest group name wins)."""
+        """The desired value of each of `keys` that any group wants (the last group to want it wins)."""
         return {key: self._groups[self.owner(key)][key] for key in keys if key in self._owners}
 
     def owner(self, key: str) -> str:
-        """The group whose value a shared key carries."""
-        return min(self._owners[key])
+        """The group whose value a shared key carries: the last to want it."""
+        return next(reversed(self._owners[key]))
+
+    def disputed(self, keys: Iterable[str]) -> dict[str, dict[str, str]]:
+        """Of `keys`, those that groups want with different values: each group's value, in the order they came."""
+        found = {}
+        for key in keys:
+            wanting = {name: self._groups[name][key] for name in self._owners.get(key, {})}
+            if len(set(wanting.values())) > 1:
+                found[key] = wanting
+        return found
 
     def everything(self) -> dict[str, str]:
         return self.values(list(self._owners))

@@ -11,6 +11,7 @@ from agent import __version__
 from agent.core.escape import escape_segment
 
 RUNNING, STOPPED = "running", "stopped"
+LEASE_IDS = range(0, 2**63)  # etcd's lease ids are int64; 0: none (TTL 0)
 MARKERS = "agents"  # the ec root's folder of markers: P/agents/H
 
 
@@ -48,7 +49,7 @@ class Marker:
 @dataclass(frozen=True)
 class StoredMarker:
     """What a marker read from etcd declares; fields are empty when the value is not a marker of ours (`lease`
-    is None also when its lease field is not a whole number of 0 or more)."""
+    is None also when its lease field is not a lease id etcd can have: a whole number from 0 below 2^63)."""
 
     state: str | None
     agent: str = ""
@@ -67,7 +68,7 @@ class StoredMarker:
         if state not in (RUNNING, STOPPED) or not isinstance(keys, list):
             return cls(None)
         lease = fields.get("lease")
-        whole = isinstance(lease, int) and not isinstance(lease, bool) and lease >= 0
+        whole = isinstance(lease, int) and not isinstance(lease, bool) and lease in LEASE_IDS
         return cls(state, agent, tuple(str(key) for key in keys), lease if whole else None,
                    str(fields.get("started") or ""), str(fields.get("version") or ""))
 

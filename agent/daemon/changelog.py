@@ -4,6 +4,7 @@ the registration counters that go with it."""
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 
 from agent import metrics
 from agent.core.desired import MARKER_GROUP
@@ -16,6 +17,7 @@ class ChangeLog:
     def __init__(self) -> None:
         self.names: dict[str, str] = {}  # container id -> `name (short id)`, of the containers Docker runs
         self._conflicts_warned: set[str] = set()
+        self._disputes_warned: set[str] = set()
 
     def name(self, group: str) -> str:
         return "agent marker" if group == MARKER_GROUP else self.names.get(group, group[:12])
@@ -34,6 +36,18 @@ class ChangeLog:
             verb = "updated" if item.existed else "registered"
             metrics.REGISTRATIONS.labels("ok").inc()
         log.info("%s %s (%s): %d puts, %d deletes", verb, name, why, len(plan.puts), len(plan.deletes))
+
+    def disputes(self, disputed: Mapping[str, Mapping[str, str]]) -> None:
+        """Keys this host's own containers want with different values (each group's value, in the order they
+        came): the last started wins (SPEC §4's last writer); each key said once."""
+        for key, wanting in disputed.items():
+            if key in self._disputes_warned:
+                continue
+            self._disputes_warned.add(key)
+            said = ", ".join(f"{self.name(group)}: {value!r}" for group, value in wanting.items())
+            log.warning("%s is wanted differently by containers of this host (%s); the last started wins, %s: "
+                        "containers of one service should publish the same ports", key, said,
+                        self.name(next(reversed(wanting))))
 
     def comparison(self, comparison: Comparison) -> None:
         """What a full comparison left alone: keys someone keeps changing, shared keys another host holds

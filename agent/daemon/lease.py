@@ -56,6 +56,7 @@ class HostLease:
         self.id = 0
         self.last_refresh = clock()
         self._reported_lost = 0
+        self.replaced = gevent.event.Event()  # set by every grant: the heartbeat's interval may have changed
 
     @property
     def interval(self) -> float:
@@ -122,6 +123,7 @@ class HostLease:
         old = self.id
         self.id, self.granted = self._etcd.lease_grant(self.ttl), self.ttl
         self.last_refresh = self._clock()
+        self.replaced.set()
         return old
 
     def refresh(self) -> None:
@@ -158,7 +160,9 @@ class LeaseGone(Exception):
 
 
 class Heartbeat:
-    """The greenlet that keeps the host's lease alive, every TTL/3 of the lease in use."""
+    """The greenlet that keeps the host's lease alive, every TTL/3 of the lease in use. A new lease (granted after
+    a loss, or replacing an adopted one of another TTL) wakes it: the next keepalive is due one interval of the
+    new lease after its grant, not at the end of a wait the old lease's TTL set."""
 
     def __init__(self, lease: HostLease, on_lost: Callable[[int], None]) -> None:
         self._lease = lease
@@ -168,12 +172,21 @@ class Heartbeat:
     def run(self) -> None:
         retry = Backoff(KEEPALIVE)
         delay = self._lease.interval
-        while not self._stopped.wait(delay):
+        while not self._wait(delay):
+            if self._lease.replaced.is_set():
+                self._lease.replaced.clear()
+                delay = self._lease.interval
+                continue
             if self.beat():
                 retry.reset()
                 delay = self._lease.interval
             else:  # tried again soon, not a whole interval later
                 delay = min(self._lease.interval, retry.next_delay())
+
+    def _wait(self, delay: float) -> bool:
+        """Wait `delay` seconds, or until stopped or the lease is replaced; True when stopped."""
+        gevent.wait([self._stopped, self._lease.replaced], timeout=delay, count=1)
+        return self._stopped.is_set()
 
     def beat(self) -> bool:
         """One keepalive; False when it failed and should be tried again soon."""

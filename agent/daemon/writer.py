@@ -18,7 +18,7 @@ from agent.adapters.docker_engine import MAX_IN_FLIGHT as INSPECTS_IN_FLIGHT
 from agent.adapters.docker_engine import STOPPING_ACTIONS, Docker, DockerUnavailable
 from agent.adapters.etcd import Etcd
 from agent.adapters.etcd_errors import EtcdError, LeaseNotFound
-from agent.core.container import Inspect, container_id, describe
+from agent.core.container import Inspect, container_id, describe, start_order
 from agent.core.hoststate import Comparison, GroupPlan, HostState
 from agent.core.marker import STOPPED, Marker
 from agent.core.messages import ContainerChanged, KeysChanged, LeaseLost, Message, Resync, Shutdown, Wipe
@@ -108,6 +108,7 @@ class Writer:
         if inspect:
             self._changelog.names[cid] = describe(inspect)
         affected = self.state.want_container(cid, keys)
+        self._changelog.disputes(self.state.desired.disputed(affected))
         if self._schedule.out_of_step or not self._learn_holders(affected):
             return
         plan, existed = self.state.change_plan(affected)
@@ -202,10 +203,16 @@ class Writer:
             log.warning("cannot replace adopted lease %x yet: %s", self._lease.id, exc)
             return
         self._move_to_new_lease()
-        if self._reconcile("lease replaced", replaced=old):
+        if not self._reconcile("lease replaced", replaced=old):
+            return
+        try:
             self._lease.revoke(old)
-            log.info("moved this host's keys from adopted lease %x to lease %x (TTL %ds)", old, self._lease.id,
-                     self._lease.ttl)
+        except EtcdError as exc:  # the keys are on the new lease already: the old one just runs out
+            log.warning("moved this host's keys from adopted lease %x to lease %x (TTL %ds); the old lease could "
+                        "not be revoked and expires by itself: %s", old, self._lease.id, self._lease.ttl, exc)
+            return
+        log.info("moved this host's keys from adopted lease %x to lease %x (TTL %ds)", old, self._lease.id,
+                 self._lease.ttl)
 
     def _move_to_new_lease(self) -> None:
         self.state.set_marker(self.state.marker.with_lease(self._lease.id))
@@ -245,9 +252,11 @@ class Writer:
             log.warning("cannot list containers, keeping what is known: %s", exc)
             return False
         self._docker_read = True
+        inspects.sort(key=start_order)  # of two containers wanting one key differently, the last started wins
         groups = {container_id(item): self._container_keys(item) for item in inspects}
         self._changelog.names = {container_id(item): describe(item) for item in inspects}
         self.state.want_containers({cid: keys for cid, keys in groups.items() if keys})
+        self._changelog.disputes(self.state.desired.disputed(self.state.desired.keys()))
         return True
 
     def _reconcile(self, reason: str, replaced: int = 0) -> bool:

@@ -26,6 +26,9 @@ from agent.settings import (
 
 COMMANDS = ("run", "check")
 MOST_DEBOUNCE = 60.0
+# haproxy 2.6 binds its master CLI socket (the configuration path + ".sock") under a longer temporary name:
+# measured, a socket path of 97 bytes works, 98 fails ("Cannot create the listener of the master CLI")
+MOST_SOCKET_PATH = 97
 _DECIMAL = re.compile(r"[0-9]+(\.[0-9]+)?")
 
 
@@ -54,7 +57,13 @@ def _config_path(text: str) -> str:
     path = _not_empty("EC_REGISTRATOR_HAPROXY_CONFIG", text)
     if path.endswith("/"):
         raise ConfigError(f"EC_REGISTRATOR_HAPROXY_CONFIG: expected a file path, got {text!r}")
-    return os.path.abspath(path)
+    path = os.path.abspath(path)
+    if "," in path:  # haproxy's -S splits its argument at the first comma (socket, then bind options)
+        raise ConfigError(f"EC_REGISTRATOR_HAPROXY_CONFIG: expected a path without a comma, got {text!r}")
+    if len((path + ".sock").encode()) > MOST_SOCKET_PATH:
+        raise ConfigError(f"EC_REGISTRATOR_HAPROXY_CONFIG: expected a path of at most {MOST_SOCKET_PATH - 5} bytes "
+                          f"(its master socket, the path + .sock, must fit a unix socket address), got {path!r}")
+    return path
 
 
 def _bind(text: str) -> str:

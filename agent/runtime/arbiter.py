@@ -56,6 +56,7 @@ class Arbiter:
             if isinstance(item, Exit):
                 return self.handle_exit(item.code)
             if isinstance(item, Crash):
+                log.debug("%s failed", item.name, exc_info=item.error)
                 return self.handle_crash(item)
             code = getattr(self, "handle_" + self.SIGNALS[item])()
             if code is not None:

@@ -8,7 +8,7 @@ import logging
 from collections.abc import Callable
 
 from agent.adapters.etcd import Etcd
-from agent.adapters.etcd_errors import EtcdError
+from agent.adapters.etcd_errors import EtcdError, WatchSilent
 from agent.core.kv import WatchReply
 from agent.core.messages import KeysChanged, Message, Resync
 from agent.retry import WATCH, Backoff
@@ -34,6 +34,9 @@ class KeyWatcher:
                     retry.reset()
                     if not self._take(reply):
                         break
+            except WatchSilent:
+                log.debug("watch on %s was silent; opened again from revision %d", self._prefix, self._next_revision)
+                continue
             except EtcdError as exc:
                 reason = str(exc)
             if not retry.failures:

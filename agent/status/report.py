@@ -17,7 +17,13 @@ Anomalies, each reported once per key:
   under `P/containers/I/`.
 - `lease-gone`: a marker naming a lease that etcd no longer has.
 - `no-marker`: a host with keys under `P/hosts/H/` or `P/H/` but no marker.
-- `bad-marker`: a marker whose value is not an agent marker (JSON with state, lease, started, version).
+- `bad-marker`: a marker whose value is not an agent marker (JSON with state, lease, started, version; a lease
+  id etcd can have, below 2^63).
+- `marker-lease`: a marker that names a lease other than the one it is attached to (a TTL-0 marker names 0).
+- `shared-lease`: markers of two or more hosts on one lease: one host's keys would vanish with another's.
+
+A host's row shows the lease its marker is attached to, as read, whatever the marker says (a marker on no lease:
+the one it names).
 
 Routes of a host are its backends keys `B/<service>/<n>/<container>` (not the shared `port` keys): those on
 its lease as read (the same revision as everything else), or, for a TTL-0 host, those its marker records.
@@ -37,8 +43,8 @@ from agent.layouts.backends import PORT_LEAF, split_key
 from agent.layouts.ec import AGENTS, CONTAINERS, HOSTS, LABELS, EcKey, parse_key
 
 NO_MARKER, UNREADABLE = "no marker", "unreadable"
-UNLEASED, DANGLING, LEASE_GONE, MISSING_MARKER, BAD_MARKER = (
-    "unleased", "dangling-index", "lease-gone", "no-marker", "bad-marker")
+UNLEASED, DANGLING, LEASE_GONE, MISSING_MARKER, BAD_MARKER, MARKER_LEASE, SHARED_LEASE = (
+    "unleased", "dangling-index", "lease-gone", "no-marker", "bad-marker", "marker-lease", "shared-lease")
 COLUMNS = ("HOST", "STATE", "VERSION", "STARTED", "LEASE", "TTL LEFT", "CONTAINERS", "ROUTES")
 
 
@@ -74,21 +80,28 @@ class Report:
 
 @dataclass(frozen=True)
 class MarkerFields:
-    """What a marker declares; `readable` is False when its value is not an agent marker."""
+    """What a marker declares; `readable` is False when its value is not an agent marker. `lease` is the lease
+    it names (when unreadable: the one it is on), `on` the lease its key is attached to."""
 
     readable: bool
     lease: int
+    on: int
     state: str = UNREADABLE
     started: str = ""
     version: str = ""
     keys: tuple[str, ...] = ()
 
+    @property
+    def shown(self) -> int:
+        """The lease of the host's row: the one the marker is on, else (a marker on no lease) the one it names."""
+        return self.on or self.lease
+
 
 def marker_fields(kv: KeyValue) -> MarkerFields:
     stored = StoredMarker.decode(kv.value)
     if stored.state is None or stored.lease is None:
-        return MarkerFields(False, kv.lease)
-    return MarkerFields(True, stored.lease, stored.state, stored.started, stored.version, stored.keys)
+        return MarkerFields(False, kv.lease, kv.lease)
+    return MarkerFields(True, stored.lease, kv.lease, stored.state, stored.started, stored.version, stored.keys)
 
 
 @dataclass
@@ -165,9 +178,10 @@ class Registry:
 
 
 def leases_to_ask(ec_root: str, kvs: Iterable[KeyValue]) -> set[int]:
-    """The lease of every marker (what `build_report` needs to know about): ask etcd for each."""
-    markers = (kv for kv in kvs if (parsed := parse_key(ec_root, kv.key)) is not None and parsed.folder == AGENTS)
-    return {marker_fields(kv).lease for kv in markers} - {0}
+    """The leases of every marker, the one it is on and the one it names (what `build_report` needs to know
+    about): ask etcd for each. A marker naming no lease id etcd can have is a bad marker, and names none."""
+    markers = [kv for kv in kvs if (parsed := parse_key(ec_root, kv.key)) is not None and parsed.folder == AGENTS]
+    return {lease for kv in markers for lease in (kv.lease, marker_fields(kv).lease)} - {0}
 
 
 def build_report(ec_root: str, backends_root: str, kvs: Sequence[KeyValue], leases: Mapping[int, LeaseInfo],
@@ -187,8 +201,8 @@ def host_row(registry: Registry, segment: str, fields: MarkerFields | None,
     name, containers = unescape_segment(segment), registry.listed.get(segment, 0)
     if fields is None:
         return HostRow(name, NO_MARKER, "", "", 0, None, containers, 0)
-    left = None if fields.lease == 0 else seconds_left(leases.get(fields.lease))
-    return HostRow(name, fields.state, fields.version, fields.started, fields.lease, left, containers,
+    left = None if fields.shown == 0 else seconds_left(leases.get(fields.shown))
+    return HostRow(name, fields.state, fields.version, fields.started, fields.shown, left, containers,
                    len(routes_of(registry, fields)))
 
 
@@ -197,15 +211,15 @@ def seconds_left(info: LeaseInfo | None) -> int:
 
 
 def routes_of(registry: Registry, fields: MarkerFields) -> set[str]:
-    if fields.lease:
-        return {key for key, kv in registry.routes.items() if kv.lease == fields.lease}
+    if fields.shown:
+        return {key for key, kv in registry.routes.items() if kv.lease == fields.shown}
     return {key for key in fields.keys if key in registry.routes}
 
 
 def unleased(registry: Registry, fields: Mapping[str, MarkerFields]) -> list[Anomaly]:
     owned: set[str] = set()
     for segment, declared in fields.items():
-        if declared.readable and declared.lease == 0:
+        if declared.readable and declared.lease == declared.on == 0:
             owned |= registry.ttl0_keys(segment, declared)
     return [Anomaly(UNLEASED, kv.key, "on no lease and no TTL-0 host's key: it never expires")
             for kv in registry.kvs if kv.lease == 0 and kv.key not in owned]
@@ -231,12 +245,28 @@ def marker_anomalies(registry: Registry, fields: Mapping[str, MarkerFields],
                                                   "started, version)"))
         if declared.lease and seconds_left(leases.get(declared.lease)) < 0:
             found.append(Anomaly(LEASE_GONE, key, f"host {name}: its lease {declared.lease:x} is gone"))
+        if declared.readable and declared.lease != declared.on:
+            found.append(Anomaly(MARKER_LEASE, key, f"host {name}: its marker names lease {declared.lease:x} but is "
+                                                    f"on {f'lease {declared.on:x}' if declared.on else 'no lease'}"))
+    found.extend(shared_leases(registry, fields))
     for segment in set(registry.host_keys) - set(fields):
         count = len(registry.host_keys[segment])
         found.append(Anomaly(MISSING_MARKER, registry.marker_key(segment),
                              f"host {unescape_segment(segment)} has {count} index key{'s' * (count != 1)} "
                              "but no marker"))
     return found
+
+
+def shared_leases(registry: Registry, fields: Mapping[str, MarkerFields]) -> list[Anomaly]:
+    """Markers of ours of several hosts attached to one lease (an unreadable one is a bad marker already)."""
+    by_lease: dict[int, list[str]] = {}
+    for segment, declared in sorted(fields.items()):
+        if declared.readable and declared.on:
+            by_lease.setdefault(declared.on, []).append(segment)
+    return [Anomaly(SHARED_LEASE, registry.marker_key(segment), f"host {unescape_segment(segment)}: its marker's lease "
+                    f"{lease:x} holds the marker of {', '.join(unescape_segment(o) for o in segments if o != segment)}"
+                    " too")
+            for lease, segments in by_lease.items() if len(segments) > 1 for segment in segments]
 
 
 # -- output ------------------------------------------------------------------------------------------
@@ -270,4 +300,7 @@ def render_text(report: Report) -> str:
 
 
 def render_json(report: Report) -> str:
-    return json.dumps(report.to_json(), ensure_ascii=False, indent=1)
+    """The report as JSON, with every character that is not printable escaped as `\\uXXXX` (C1 controls, DEL,
+    bidi overrides, line separators), as the text table escapes them: JSON leaves all but C0 controls raw."""
+    text = json.dumps(report.to_json(), ensure_ascii=False, indent=1)
+    return "".join(char if char.isprintable() or char == "\n" else json.dumps(char)[1:-1] for char in text)

@@ -4,6 +4,7 @@ client on loopback, reloads under traffic, etcd stopped and restarted, hostile k
 from __future__ import annotations
 
 import re
+import shutil
 import signal
 import socket
 import socketserver
@@ -12,6 +13,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 import docker
 
@@ -318,3 +320,24 @@ def test_killed_discover_leaves_no_haproxy_behind(discovers, etcd, root):
         discover.wait_exit()
         wait_until(lambda: not discover.haproxy_pids(), what="haproxy gone with its parent")
         assert ask(port) == "refused"
+
+
+def test_the_longest_configuration_path_haproxy_takes_runs_and_one_more_byte_is_refused(discovers, etcd, root):
+    """The master socket is the configuration path + .sock: 97 bytes bind with haproxy 2.6 (92 for the path),
+    98 do not. Before, a longer path passed `check` and failed at start with exit 1."""
+    folder = Path(f"/tmp/sr-{uuid.uuid4().hex[:8]}")
+    longest = folder / ("x" * (92 - len(str(folder)) - len("/.cfg")) + ".cfg")
+    assert len(str(longest)) == 92
+    try:
+        with loopback_server("long") as backend:
+            port = free_port()
+            route(etcd, f"{root}/long/1", port, backend)
+            discover = discovers.start(root, HAPROXY_CONFIG=str(longest))
+            discover.wait_started()
+            wait_until(lambda: ask(port) == "long", what="the route through haproxy")
+        too_long = folder / ("x" * (93 - len(str(folder)) - len("/.cfg")) + ".cfg")
+        refused = run_discover(discovers.environment(root, HAPROXY_CONFIG=str(too_long)), "check")
+        assert refused.returncode == 2 and len(refused.stderr.splitlines()) == 1
+        assert "EC_REGISTRATOR_HAPROXY_CONFIG: expected a path of at most 92 bytes" in refused.stderr
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)

@@ -93,7 +93,8 @@ def test_two_hosts_then_planted_anomalies(agents, containers, docker_client, sec
         expected = {("unleased", key) for key in planted} | {
             ("dangling-index", f"{root}/labels/planted/{MISSING}"), ("dangling-index", f"{root}/hosts/ghost/web"),
             ("no-marker", f"{root}/agents/ghost"), ("no-marker", f"{root}/agents/{evil}"),
-            ("lease-gone", f"{root}/agents/zombie"), ("bad-marker", f"{root}/agents/junk")}
+            ("lease-gone", f"{root}/agents/zombie"), ("bad-marker", f"{root}/agents/junk"),
+            ("marker-lease", f"{root}/agents/zombie")}  # it names lease 5eed and is on none
 
         done = run_status(*flags, etcd_url=etcd_server.url)
         print(done.stdout)
@@ -141,6 +142,35 @@ def test_a_ttl0_host_is_no_anomaly(agents, containers, docker_client, etcd, etcd
     assert done.returncode == 1
     assert json.loads(done.stdout)["anomalies"] == [{"kind": "unleased", "key": f"{root}/stray",
                                                      "detail": "on no lease and no TTL-0 host's key: it never expires"}]
+
+
+def test_hostile_markers_are_reported_and_hide_nothing(etcd, etcd_server, root):
+    """Defects: a marker naming lease 2^63 made `status` print only "cannot read etcd"; a marker naming another
+    host's lease was shown with that lease and no anomaly; --json printed C1 controls and bidi overrides raw."""
+    leases = [etcd.grant(30) for _ in range(3)]
+    evil = "ev\u009bil\u202e"
+    try:
+        def marker(host: str, lease: int) -> str:
+            return json.dumps({"host": host, "lease": lease, "state": "running", "started": "now", "version": "1"})
+
+        etcd.put(f"{root}/agents/honest", marker("honest", leases[0]), leases[0])
+        etcd.put(f"{root}/agents/sharer", marker("sharer", leases[0]), leases[0])  # two hosts, one lease
+        etcd.put(f"{root}/agents/huge", marker("huge", 2**63), leases[1])  # no lease id etcd can have
+        etcd.put(f"{root}/agents/borrower", marker("borrower", leases[0]), leases[2])  # names another's lease
+        etcd.put(f"{root}/agents/{evil}", marker(evil, leases[1]), leases[1])
+        done = run_status("--etcd-dir", root, "--backends-dir", root + "-b", "--json", etcd_url=etcd_server.url)
+        assert done.returncode == 1 and done.stderr == "", done.stderr
+        assert "\u009b" not in done.stdout and "\u202e" not in done.stdout and "ev\\u009bil\\u202e" in done.stdout
+        document = json.loads(done.stdout)
+        assert {(item["kind"], item["key"].rsplit("/", 1)[1]) for item in document["anomalies"]} == {
+            ("bad-marker", "huge"), ("marker-lease", "borrower"), ("shared-lease", "honest"),
+            ("shared-lease", "sharer")}
+        rows = {row["host"]: row for row in document["hosts"]}
+        assert set(rows) == {"honest", "sharer", "huge", "borrower", evil}
+        assert rows["borrower"]["lease"] == leases[2] and rows["huge"]["state"] == "unreadable"
+    finally:
+        for lease in leases:
+            etcd.revoke(lease)
 
 
 def test_a_bad_setting_is_one_line_and_status_2():

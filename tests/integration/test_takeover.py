@@ -3,8 +3,11 @@ kept alive at its own TTL until it is replaced without a gap; an agent that find
 
 from __future__ import annotations
 
+import json
 import signal
 import time
+
+import pytest
 
 from tests.support.expect import docker_picture, etcd_picture
 from tests.support.waiting import wait_equal, wait_until
@@ -61,30 +64,38 @@ def test_a_live_agent_is_not_taken_over(agents, containers, docker_client, etcd,
     assert first.process.poll() is None
 
 
-def test_adopted_shorter_lease_is_kept_alive_then_replaced_without_a_gap(agents, containers, docker_client, etcd,
-                                                                         etcd_server, root):
-    containers.run(labels={"ttl": "3-then-12"})
-    agent, marker = registered(agents, etcd, docker_client, root, "ttl-host", TTL="3")
+@pytest.mark.parametrize(("old_ttl", "new_ttl"), [(3, 12), (12, 3)])
+def test_adopted_lease_of_another_ttl_is_kept_alive_then_replaced_without_a_gap(agents, containers, docker_client,
+                                                                               etcd, etcd_server, root, old_ttl,
+                                                                               new_ttl):
+    """12 -> 3 was a defect: the heartbeat slept out the adopted lease's TTL/3 (4 s) while the keys had moved to
+    the new 3 s lease, which expired before its first keepalive (23 deletes seen)."""
+    containers.run(labels={"ttl": f"{old_ttl}-then-{new_ttl}"})
+    agent, marker = registered(agents, etcd, docker_client, root, "ttl-host", TTL=str(old_ttl))
     with EventLog(etcd_server.url, root + "/") as events:
         agent.signal(signal.SIGINT)
         assert agent.wait_exit() == 0
-        successor = agents.start("ttl-host", root, TTL="12")
+        successor = agents.start("ttl-host", root, TTL=str(new_ttl))
         wait_until(lambda: (successor.marker(etcd) or {}).get("lease") not in (None, marker["lease"]), timeout=10,
-                   what="the adopted lease replaced by one of TTL 12")
-        time.sleep(4)  # longer than the old TTL of 3 s
+                   what=f"the adopted lease replaced by one of TTL {new_ttl}")
+        time.sleep(2 * min(old_ttl, new_ttl) + 1)  # the window: longer than the shorter TTL, twice
         events.flush(etcd)
     new_lease = successor.marker(etcd)["lease"]
     remaining, keys = etcd.lease_keys(new_lease)
-    assert 6 < remaining <= 12
+    assert new_ttl / 2 < remaining <= new_ttl
     assert etcd.lease_keys(marker["lease"])[0] == -1, "the adopted lease is revoked once replaced"
     assert keys == set(etcd.items(root + "/"))
     assert events.deletes() == []
     assert etcd_picture(etcd, root) == docker_picture(docker_client, root, "ttl-host")
 
 
-def test_a_frozen_agent_that_comes_back_to_a_taken_host_exits(agents, containers, docker_client, etcd, root):
+@pytest.mark.parametrize("log_format", ["text", "json"])
+def test_a_frozen_agent_that_comes_back_to_a_taken_host_exits(agents, containers, docker_client, etcd, root,
+                                                              log_format):
+    """In JSON every line of the log is JSON: a failed greenlet's traceback was printed raw by gevent's hub."""
     containers.run(labels={"frozen": "yes"})
-    frozen, marker = registered(agents, etcd, docker_client, root, "frozen-host", TTL=str(TTL))
+    frozen, marker = registered(agents, etcd, docker_client, root, "frozen-host", TTL=str(TTL),
+                                LOG_FORMAT=log_format)
     frozen.signal(signal.SIGSTOP)
     try:
         successor = agents.start("frozen-host", root, TTL=str(TTL))
@@ -93,7 +104,11 @@ def test_a_frozen_agent_that_comes_back_to_a_taken_host_exits(agents, containers
     finally:
         frozen.signal(signal.SIGCONT)
     assert frozen.wait_exit(timeout=10) == 1
-    errors = [line for line in frozen.log().splitlines() if " ERROR " in line]
+    if log_format == "json":
+        entries = [json.loads(line) for line in frozen.log().splitlines()]  # raises on a line that is not JSON
+        errors = [entry["message"] for entry in entries if entry["level"] == "error"]
+    else:
+        errors = [line for line in frozen.log().splitlines() if " ERROR " in line]
     assert len(errors) == 1 and "taken this host over" in errors[0]
     assert successor.process.poll() is None
     assert successor.marker(etcd)["agent"] != marker["agent"]

@@ -72,8 +72,14 @@ class EtcdClient:
         return Stored(_text(kv.get("value")), int(kv.get("lease", 0)), int(kv["create_revision"]),
                       int(kv["mod_revision"]))
 
-    def put(self, key: str, value: str) -> None:
-        self.post("kv/put", {"key": _b64(key), "value": _b64(value)})
+    def put(self, key: str, value: str, lease: int = 0) -> None:
+        self.post("kv/put", {"key": _b64(key), "value": _b64(value), **({"lease": str(lease)} if lease else {})})
+
+    def grant(self, ttl: int) -> int:
+        return int(self.post("lease/grant", {"TTL": str(ttl)})["ID"])
+
+    def revoke(self, lease: int) -> None:
+        self.post("lease/revoke", {"ID": str(lease)})
 
     def delete(self, key: str) -> None:
         self.post("kv/deleterange", {"key": _b64(key)})

@@ -149,3 +149,15 @@ def test_the_cli_says_a_bad_setting_in_one_line_and_exits_2(capsys, monkeypatch,
     assert captured.err.count("\n") == 1
     assert captured.err.startswith("service-registrator discover: EC_REGISTRATOR_DISCOVER_DEBOUNCE: ")
     assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.parametrize(("path", "expected"), [
+    ("/run/a,b/haproxy.cfg", "expected a path without a comma"),
+    ("/run/" + "x" * 84 + ".cfg", "expected a path of at most 92 bytes"),  # socket path of 98 bytes
+])
+def test_a_configuration_path_haproxy_cannot_use_is_a_setting_error(path, expected):
+    """Defect: these passed `check` and failed at start with exit 1 (measured with haproxy 2.6: a master socket
+    path of 97 bytes binds, 98 does not; -S splits at a comma)."""
+    with pytest.raises(ConfigError, match=f"^EC_REGISTRATOR_HAPROXY_CONFIG: {expected}"):
+        load(["--once", "--haproxy-config", path], {})
+    assert load(["--once", "--haproxy-config", "/run/" + "x" * 83 + ".cfg"], {})  # socket path of 97 bytes

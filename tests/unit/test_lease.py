@@ -1,5 +1,6 @@
 """The host's lease: the claim decision (SPEC §6 takeover), HostLease against a fake etcd, the heartbeat."""
 
+import time
 import types
 
 import gevent
@@ -223,3 +224,24 @@ def test_a_marker_not_adopted_is_overwritten_with_a_warning(caplog):
         assert HostLease(etcd, 30).claim("/registry/agents/h2", "h2") is Claim.GRANT
     assert "did not stop cleanly; taking over" in caplog.text
     assert "/registry/agents/h2 holds no marker of ours; overwriting it" in caplog.text
+
+
+def test_a_new_lease_of_a_shorter_ttl_wakes_the_heartbeat():
+    """Defect: the heartbeat slept out the adopted lease's TTL/3 (4 s of TTL 12) after the writer moved every key
+    to a new lease of TTL 3, which expired before its first keepalive. A grant now wakes it."""
+    etcd = FakeEtcd()
+    lease = HostLease(etcd, 0.3)  # the configured TTL: a keepalive every 0.1 s
+    lease.id, lease.granted = etcd.lease_grant(30), 30  # adopted with TTL 30: a keepalive every 10 s
+    heartbeat = Heartbeat(lease, lambda lost: None)
+    runner = gevent.spawn(heartbeat.run)
+    try:
+        gevent.sleep(0.05)
+        lease.grant()
+        deadline = time.monotonic() + 3  # ten seconds would pass before a keepalive without the wake-up
+        while etcd.calls["lease_refresh"] == 0 and time.monotonic() < deadline:
+            gevent.sleep(0.01)
+        assert etcd.calls["lease_refresh"] >= 1
+    finally:
+        heartbeat.stop()
+        runner.join(timeout=2)
+    assert runner.dead

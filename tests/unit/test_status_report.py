@@ -10,11 +10,11 @@ from agent.core.marker import Marker
 from agent.status.report import COLUMNS, Anomaly, HostRow, build_report, leases_to_ask, render_json, render_text
 
 EC, B = "/registry", "/backends"
-LEASE_A, LEASE_B = 0x694D8F3C1A2B3C01, 0x694D8F3C1A2B3C02
+LEASE_A, LEASE_B, LEASE_C = 0x694D8F3C1A2B3C01, 0x694D8F3C1A2B3C02, 0x694D8F3C1A2B3C03
 CID_A, CID_B1, CID_B2, CID_Z = "a" * 64, "b1" * 32, "b2" * 32, "c" * 64
 MISSING = "d" * 64
 STARTED = "2024-05-01T10:00:00+00:00"
-LEASES = {LEASE_A: LeaseInfo(10, 7), LEASE_B: LeaseInfo(10, 9)}
+LEASES = {LEASE_A: LeaseInfo(10, 7), LEASE_B: LeaseInfo(10, 9), LEASE_C: LeaseInfo(10, 8)}
 
 
 def kv(key: str, value: str = "", lease: int = 0) -> KeyValue:
@@ -183,7 +183,7 @@ def test_a_bad_marker_on_no_lease_owns_nothing():
 
 
 def test_reserved_words_are_not_hosts_and_segments_are_unescaped():
-    kvs = [*fleet(), marker("web%2Fa%25", LEASE_A), kv(f"{EC}/web%2Fa%25/x", CID_A, LEASE_A)]
+    kvs = [*fleet(), marker("web%2Fa%25", LEASE_C), kv(f"{EC}/web%2Fa%25/x", CID_A, LEASE_C)]
     report = report_of(kvs)
     assert [row.host for row in report.hosts] == ["host-a", "host-b", "host-z", "web/a%"]
     assert report.anomalies == ()
@@ -192,7 +192,7 @@ def test_reserved_words_are_not_hosts_and_segments_are_unescaped():
 def test_hostile_names_cannot_forge_lines():
     evil_host = "evil\nhost-a  running  9.9.9  -  -  -  99  99\x1b[2J"
     evil_label = "x\r\nunleased  /registry/forged  fake\u2028"
-    kvs = [*fleet(), marker(evil_host, LEASE_A),
+    kvs = [*fleet(), marker(evil_host, LEASE_C),
            kv(f"{EC}/labels/{escape_segment(evil_label)}/{MISSING}", "v", LEASE_A)]
     report = report_of(kvs)
     assert {row.host for row in report.hosts} >= {evil_host}
@@ -228,3 +228,40 @@ def test_anomalies_are_sorted_by_kind_then_key_and_counted():
     assert render_text(one).splitlines()[-2:] == [
         "1 anomaly:", f"  unleased  {EC}/z-stray  on no lease and no TTL-0 host's key: it never expires"]
     assert isinstance(one.anomalies[0], Anomaly)
+
+
+def test_a_marker_with_a_lease_id_etcd_cannot_have_is_a_bad_marker():
+    """Defect: a marker naming lease 2^63 was taken as a lease; asking etcd for it failed the whole report."""
+    value = json.dumps({"state": "running", "lease": 2**63, "started": STARTED, "version": "1"})
+    kvs = [*fleet(), kv(f"{EC}/agents/huge", value, LEASE_C)]
+    report = report_of(kvs)
+    assert kinds(report) == {("bad-marker", f"{EC}/agents/huge")}
+    assert leases_to_ask(EC, kvs) == {LEASE_A, LEASE_B, LEASE_C}  # what the keys are on, never what they say
+    assert next(row for row in report.hosts if row.host == "huge").state == "unreadable"
+
+
+def test_a_marker_naming_another_hosts_lease_is_flagged_and_shown_with_its_own():
+    """Defect: a marker declaring host-a's lease showed host-a's TTL and routes and no anomaly."""
+    kvs = [*fleet(), kv(f"{EC}/agents/host-c", marker("host-c", LEASE_A).value, LEASE_C)]
+    report = report_of(kvs)
+    assert kinds(report) == {("marker-lease", f"{EC}/agents/host-c")}
+    row = next(row for row in report.hosts if row.host == "host-c")
+    assert (row.lease, row.seconds_left, row.routes) == (LEASE_C, 8, 0)
+    assert report.anomalies[0].detail == f"host host-c: its marker names lease {LEASE_A:x} but is on lease {LEASE_C:x}"
+
+
+def test_two_markers_on_one_lease_are_flagged():
+    kvs = [*fleet(), marker("host-c", LEASE_A)]
+    assert kinds(report_of(kvs)) == {("shared-lease", f"{EC}/agents/host-a"), ("shared-lease", f"{EC}/agents/host-c")}
+    detail = {anomaly.key: anomaly.detail for anomaly in report_of(kvs).anomalies}[f"{EC}/agents/host-a"]
+    assert detail == f"host host-a: its marker's lease {LEASE_A:x} holds the marker of host-c too"
+
+
+def test_json_escapes_what_is_not_printable_and_stays_json():
+    """Defect: --json printed C1 controls, bidi overrides, line separators and DEL raw."""
+    hostile = "a\u009bb\u202ec\u2028d\x7fe\x1bf"
+    report = report_of([*fleet(), marker(escape_segment(hostile), LEASE_C)])
+    text = render_json(report)
+    assert not any(char in text for char in "\u009b\u202e\u2028\x7f\x1b")
+    assert "a\\u009bb\\u202ec\\u2028d\\u007fe\\u001bf" in text
+    assert hostile in {row["host"] for row in json.loads(text)["hosts"]}

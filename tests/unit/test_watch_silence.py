@@ -1,0 +1,99 @@
+"""A watch stream that goes quiet (issue 19, defects 17 and 5): silence after etcd answered is no interruption
+(re-opened at once, logged at debug); a member that never answers the watch is left for the next one."""
+
+from __future__ import annotations
+
+import http.server
+import threading
+import time
+
+import pytest
+
+from agent.adapters import etcd as etcd_module
+from agent.adapters.etcd import Etcd, Members
+from agent.adapters.etcd_errors import EtcdUnavailable, WatchSilent
+from agent.runtime import keywatcher
+from agent.runtime.keywatcher import KeyWatcher
+from agent.settings import Endpoint
+
+CREATED = b'{"result": {"header": {"revision": "7"}, "created": true}}\n'
+
+
+class QuietGateway(http.server.BaseHTTPRequestHandler):
+    """`/v3/watch` as the grpc-gateway streams it (chunked): the `created` reply (unless the server is told to
+    say nothing), then silence."""
+
+    protocol_version = "HTTP/1.1"
+
+    def do_POST(self) -> None:  # noqa: N802 (http.server's name)
+        self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Transfer-Encoding", "chunked")
+        self.end_headers()
+        if self.server.answer:  # type: ignore[attr-defined]
+            self.wfile.write(b"%x\r\n%s\r\n" % (len(CREATED), CREATED))
+            self.wfile.flush()
+        time.sleep(2)
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@pytest.fixture
+def gateway(monkeypatch):
+    monkeypatch.setattr(etcd_module, "WATCH_IDLE_TIMEOUT", 0.3)
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), QuietGateway)
+    server.daemon_threads = True
+    server.answer = True  # type: ignore[attr-defined]
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield server
+    server.shutdown()
+
+
+def client(server: http.server.ThreadingHTTPServer) -> Etcd:
+    here = Endpoint("http", "127.0.0.1", server.server_address[1])
+    return Etcd(Members([here, Endpoint("http", "127.0.0.1", 9)]), None, 1.0)
+
+
+def test_silence_after_the_created_reply_is_watch_silent(gateway):
+    replies = []
+    with pytest.raises(WatchSilent):
+        for reply in client(gateway).watch("/registry/hosts/h/", 7):
+            replies.append(reply)
+    assert [reply.created for reply in replies] == [True]
+
+
+def test_a_member_that_never_answers_the_watch_is_left_for_the_next(gateway):
+    gateway.answer = False
+    etcd = client(gateway)
+    first = etcd.endpoint
+    with pytest.raises(EtcdUnavailable) as raised:
+        list(etcd.watch("/registry/hosts/h/", 7))
+    assert not isinstance(raised.value, WatchSilent) and "no answer" in str(raised.value)
+    assert etcd.endpoint != first
+
+
+class SilentEtcd:
+    """Two silent streams, then a stop: what KeyWatcher does with WatchSilent."""
+
+    def __init__(self) -> None:
+        self.opened = 0
+
+    def watch(self, key: str, start_revision: int):
+        self.opened += 1
+        if self.opened > 2:
+            raise KeyboardInterrupt  # ends the test's run()
+        raise WatchSilent("silent")
+        yield  # a generator, as the adapter's
+
+
+def test_a_silent_watch_is_opened_again_at_once_without_a_warning(caplog, monkeypatch):
+    waits: list[float] = []
+    monkeypatch.setattr(keywatcher.Backoff, "wait", lambda self: waits.append(1))
+    etcd = SilentEtcd()
+    watcher = KeyWatcher(etcd, "/registry/hosts/h/", lambda message: None, 7)  # type: ignore[arg-type]
+    with caplog.at_level("INFO"), pytest.raises(KeyboardInterrupt):
+        watcher.run()
+    assert (etcd.opened, waits) == (3, [])  # opened again at once, no backoff
+    assert caplog.records == []  # "a quiet registry logs nothing"
