@@ -62,4 +62,5 @@ STARTUP = Policy(first=0.5, most=10.0)  # waiting for Docker or etcd to come up:
 DOCKER_STREAM = Policy(first=0.5, most=10.0)  # Docker's event stream lost
 WATCH = Policy(first=0.1, most=1.0)  # etcd back => watching again within a second
 KEEPALIVE = Policy(first=0.25, most=1.0)  # a failed keepalive is tried again soon, not a TTL/3 later
+INSPECT_AGAIN = Policy(first=1.0, most=30.0)  # a container Docker could not inspect: Docker read again
 ETCD_WRITE = Policy(first=0.5, most=0.5, spread=RECOVERY_SPREAD)  # out of step with etcd: compare in full again

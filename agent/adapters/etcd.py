@@ -30,6 +30,7 @@ from agent.adapters.etcd_errors import (
     LeaseNotFound,
     TokenRefused,
     WatchSilent,
+    auth_canceled,
     grpc_code,
     request_error,
     tls_reason,
@@ -299,8 +300,9 @@ class Etcd:
                     log.debug("watch stream ended: %s", exc)
                 elif answered:
                     raise WatchSilent(f"watch on {reply.url}: silent for {WATCH_IDLE_TIMEOUT:g}s") from None
-                else:
+                else:  # a frozen member, or a token etcd does not know (no answer at all): both are tried anew
                     self._next_endpoint()
+                    self._token = None
                     raise EtcdUnavailable(f"watch on {reply.url}: no answer in {WATCH_IDLE_TIMEOUT:g}s") from None
             except (requests.RequestException, ValueError) as exc:
                 log.debug("watch stream ended: %s", exc)
@@ -312,4 +314,7 @@ class Etcd:
                 self._token = None  # the next request authenticates again
             log.debug("watch answered with an error: %s", text)
             return WatchReply(0, canceled=True)
-        return watch_result(message.get("result") or {})
+        result = message.get("result") or {}
+        if result.get("canceled") and auth_canceled(str(result.get("cancel_reason") or "")):
+            self._token = None  # the next watch authenticates again
+        return watch_result(result)

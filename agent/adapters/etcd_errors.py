@@ -4,6 +4,7 @@ message text), and TLS failures told in the operator's terms."""
 from __future__ import annotations
 
 import json
+import re
 
 
 class EtcdError(Exception):
@@ -44,6 +45,16 @@ class TokenRefused(EtcdRequestError):
 
 
 NOT_FOUND, INVALID_ARGUMENT, UNAUTHENTICATED = 5, 3, 16  # gRPC status codes etcd answers with
+
+
+_AUTH_CANCEL = re.compile(r"\bcode = (PermissionDenied|Unauthenticated)\b")
+
+
+def auth_canceled(cancel_reason: str) -> bool:
+    """A watch etcd canceled for its token (after a restart it no longer knows the token, or it expired): the
+    reason is text only, `rpc error: code = PermissionDenied desc = etcdserver: permission denied`; its gRPC
+    code name is what is read, not the description."""
+    return bool(_AUTH_CANCEL.search(cancel_reason))
 
 
 def grpc_code(text: str) -> int:

@@ -1,17 +1,33 @@
-"""The HTTP endpoint (EC_REGISTRATOR_HTTP_ADDR): /healthz, /readyz and /metrics."""
+"""The HTTP endpoint (EC_REGISTRATOR_HTTP_ADDR): /healthz, /readyz and /metrics.
+
+It listens on every interface by default, so it is bounded against hostile peers: at most MAX_CONNECTIONS
+handled at once (more wait in the kernel's listen backlog, holding no descriptor of the process, whose own
+sockets to Docker and etcd keep their room under a 1,024 open-files limit), and each connection ends after
+REQUEST_DEADLINE seconds whatever it sent (a slowloris that never finishes its headers included)."""
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterable
 
+import gevent
+import gevent.pool
 from gevent.pywsgi import WSGIServer
 
 from agent import metrics
 
 log = logging.getLogger(__name__)
 
+MAX_CONNECTIONS = 64
+REQUEST_DEADLINE = 10.0  # seconds; a scrape of /metrics takes milliseconds
+
 Status = Callable[[], dict[str, float]]
+
+
+class BoundedServer(WSGIServer):
+    def handle(self, sock: object, address: tuple[str, int]) -> None:
+        with gevent.Timeout(REQUEST_DEADLINE, False):  # the handler closes the socket as it unwinds
+            super().handle(sock, address)
 Render = Callable[[dict[str, float]], str]
 
 
@@ -22,7 +38,8 @@ class HttpEndpoint:
     def __init__(self, address: tuple[str, int], status: Status, render: Render = metrics.render) -> None:
         self._status = status
         self._render = render
-        self._server = WSGIServer(address, self._app, log=None, error_log=log)
+        self._server = BoundedServer(address, self._app, spawn=gevent.pool.Pool(MAX_CONNECTIONS), log=None,
+                                     error_log=log)
 
     def start(self) -> None:
         self._server.start()

@@ -101,9 +101,10 @@ class HostState:
         actual.update({key: wanted[key] for key in self.held_elsewhere.intersection(wanted)})
         return diff(wanted, actual, self.rank), bool(actual)
 
-    def compare(self, stored: Sequence[KeyValue], lease: int, replaced: int = 0) -> Comparison:
+    def compare(self, stored: Sequence[KeyValue], lease: int, replaced: int = 0, complete: bool = True) -> Comparison:
         """Plans that make what etcd holds of this host (`stored`, read by the host's bounds) exact. Keys on
-        `replaced` (an adopted lease being replaced) are ours too: they move to `lease`."""
+        `replaced` (an adopted lease being replaced) are ours too: they move to `lease`. Not `complete` (Docker
+        could not show every running container): keys no container wants are left, not deleted as stale."""
         wanted = self.desired.everything()
         marker = next((item for item in stored if item.key == self.marker_key), None)
         if marker is not None:
@@ -116,6 +117,8 @@ class HostState:
             del actual[key]
         fought = self._fought(actual, wanted)
         actual.update({key: wanted[key] for key in fought})
+        if not complete:
+            actual = {key: value for key, value in actual.items() if key in wanted}
         conflicts = tuple(sorted(key for key, value in others.items() if value != wanted[key]))
         return Comparison(tuple(self._group_plans(actual)), wanted, others, conflicts, tuple(sorted(fought)))
 

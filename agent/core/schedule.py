@@ -25,8 +25,12 @@ class Schedule:
         return self._heal_at is not None
 
     def resynced(self) -> None:
-        if self._every:
-            self._resync_at = self._clock() + self._every
+        self._resync_at = self._clock() + self._every if self._every else None
+
+    def resync_in(self, delay: float) -> None:
+        """A full comparison after `delay` at the latest (also with periodic ones off)."""
+        at = self._clock() + delay
+        self._resync_at = at if self._resync_at is None else min(self._resync_at, at)
 
     def heal_in(self, delay: float) -> None:
         """A repair after `delay`, unless one is pending already (it will repair this damage too)."""

@@ -14,11 +14,10 @@ import gevent.pool
 import gevent.queue
 
 from agent import metrics
-from agent.adapters.docker_engine import MAX_IN_FLIGHT as INSPECTS_IN_FLIGHT
 from agent.adapters.docker_engine import STOPPING_ACTIONS, Docker, DockerUnavailable
 from agent.adapters.etcd import Etcd
 from agent.adapters.etcd_errors import EtcdError, LeaseNotFound
-from agent.core.container import Inspect, container_id, describe, start_order
+from agent.core.container import Inspect, container_id, describe
 from agent.core.hoststate import Comparison, GroupPlan, HostState
 from agent.core.marker import STOPPED, Marker
 from agent.core.messages import ContainerChanged, KeysChanged, LeaseLost, Message, Resync, Shutdown, Wipe
@@ -27,10 +26,11 @@ from agent.core.plan import Delete, Plan
 from agent.core.schedule import Schedule
 from agent.daemon.applier import Applier
 from agent.daemon.changelog import ChangeLog
+from agent.daemon.dockerread import ContainerReader
 from agent.daemon.hostread import read_host
 from agent.daemon.lease import HostLease
 from agent.layouts import Layout, keys_of
-from agent.retry import ETCD_WRITE, Backoff, spread
+from agent.retry import ETCD_WRITE, INSPECT_AGAIN, Backoff, spread
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +49,9 @@ class Writer:
         self._applier = Applier(etcd, lease, self.state, self._out_of_step, lambda lost: inbox.put(LeaseLost(lost)))
         self._changelog = ChangeLog()
         self._docker_read = False  # no full comparison before Docker was listed once: it would delete
+        self._reader = ContainerReader(docker)
+        self._unread: frozenset[str] = frozenset()  # running containers the last read could not inspect
+        self._reread = Backoff(INSPECT_AGAIN)
         self._backoff = Backoff(ETCD_WRITE)
         self._schedule = Schedule(resync_every)
         self._schedule.retry_in(0)  # out of step until the first full comparison
@@ -113,11 +116,12 @@ class Writer:
             return
         plan, existed = self.state.change_plan(affected)
         plan = self._spare_shared(plan)
+        known = self.state.revision  # a prefix this change adds is watched from here on, not from its write
         if not plan:
             log.debug("%s: %s unchanged", message.action, self._changelog.name(cid))
         elif self._applier.apply([plan]):
             self._changelog.change(GroupPlan(cid, plan, existed), message.action, removed=not keys)
-            self._follow_host()
+            self._follow_host(known + 1)
         else:
             (metrics.REGISTRATIONS if keys else metrics.REMOVALS).labels("error").inc()
 
@@ -243,19 +247,23 @@ class Writer:
         return keys
 
     def _read_docker(self) -> bool:
-        """Rebuild the desired state from every running container; keep the old one if Docker is away."""
+        """Rebuild the desired state from every running container; keep the old one if Docker is away. A
+        container that could not be inspected keeps what is known of it, and Docker is read again soon."""
         try:
-            ids = self._docker.running_ids()
-            pool = gevent.pool.Pool(INSPECTS_IN_FLIGHT)
-            inspects = [found for found in pool.imap_unordered(self._docker.inspect, ids) if found]
+            listing = self._reader.read()  # in start order: of two containers wanting one key, the last wins
         except DockerUnavailable as exc:
             log.warning("cannot list containers, keeping what is known: %s", exc)
             return False
         self._docker_read = True
-        inspects.sort(key=start_order)  # of two containers wanting one key differently, the last started wins
-        groups = {container_id(item): self._container_keys(item) for item in inspects}
-        self._changelog.names = {container_id(item): describe(item) for item in inspects}
-        self.state.want_containers({cid: keys for cid, keys in groups.items() if keys})
+        groups = {container_id(item): self._container_keys(item) for item in listing.inspects}
+        self._changelog.names = {container_id(item): describe(item) for item in listing.inspects}
+        known = {cid: self.state.desired.group(cid) for cid in listing.unread if self.state.desired.has_group(cid)}
+        self.state.want_containers({**{cid: keys for cid, keys in groups.items() if keys}, **known})
+        self._unread = listing.unread
+        if listing.unread:
+            self._schedule.resync_in(self._reread.next_delay())
+        else:
+            self._reread.reset()
         self._changelog.disputes(self.state.desired.disputed(self.state.desired.keys()))
         return True
 
@@ -273,7 +281,7 @@ class Writer:
             metrics.REGISTRATIONS.labels("error").inc()
             self._out_of_step(f"{reason}: cannot read etcd: {exc}")
             return False
-        comparison = self.state.compare(stored, self._lease.id, replaced)
+        comparison = self.state.compare(stored, self._lease.id, replaced, complete=not self._unread)
         self._changelog.comparison(comparison)
         if not self._applier.apply([item.plan for item in comparison.plans]):
             metrics.REGISTRATIONS.labels("error").inc()
@@ -292,7 +300,7 @@ class Writer:
         self._backoff.reset()
         self.synced.set()
         metrics.LAST_FULL_SYNC.set(time.time())
-        self._follow_host()
+        self._follow_host(revision + 1)
 
     def _spare_shared(self, plan: Plan) -> Plan:
         """Drop the deletes of shared keys another host's key still stands beside (one read of their group)."""
@@ -307,9 +315,12 @@ class Writer:
         self.state.leave_shared(staying)
         return Plan(plan.puts, tuple(op for op in plan.deletes if op.key not in staying))
 
-    def _follow_host(self) -> None:
-        """Watch this host's host-scoped prefixes, its marker, and the groups of the services it runs."""
-        self._follow(self.state.watched(), self.state.revision + 1)
+    def _follow_host(self, from_revision: int) -> None:
+        """Watch this host's host-scoped prefixes, its marker, and the groups of the services it runs; a prefix
+        not watched yet from `from_revision` on: after a full comparison, the revision after its read, so that a
+        change someone else made between that read and the comparison's own writes is seen (our own writes are
+        not damage)."""
+        self._follow(self.state.watched(), from_revision)
 
     def _out_of_step(self, why: str) -> None:
         if not self._schedule.out_of_step:

@@ -29,11 +29,11 @@ class KeyWatcher:
             reason = "the stream ended"
             try:
                 for reply in self._etcd.watch(self._prefix, self._next_revision):
-                    if retry.failures:
-                        log.info("watch on %s resumed from revision %d", self._prefix, self._next_revision)
-                    retry.reset()
                     if not self._take(reply):
                         break
+                    if retry.failures:  # a reply that is not the end of the watch: it runs again
+                        log.info("watch on %s resumed from revision %d", self._prefix, self._next_revision)
+                    retry.reset()
             except WatchSilent:
                 log.debug("watch on %s was silent; opened again from revision %d", self._prefix, self._next_revision)
                 continue

@@ -130,3 +130,25 @@ def test_idle_host_does_not_move_the_revision(agents, containers, docker_client,
     time.sleep(30)  # an idle window of 30 s, with a full resync every 2 s and a keepalive every second
     assert etcd.revision() == revision
     assert len(re.findall(r"periodic: \d+ containers in sync", agent.log())) >= 10
+
+
+def test_a_container_docker_cannot_inspect_leaves_the_rest_registered(agents, containers, docker_client, docker_url,
+                                                                     etcd, root):
+    """Defect: one failed inspect at start (a 500, a stuck container lock) failed the whole listing: nothing was
+    written, not even the marker. Now the rest registers, that container is tried again, then registered."""
+    from tests.support.docker_proxy import RecordingProxy
+
+    stuck = containers.run(labels={"stuck": "yes"})
+    fine = containers.run(labels={"stuck": "no"})
+    with RecordingProxy(docker_url.removeprefix("unix://")) as proxy:
+        proxy.refused.add(f"/containers/{stuck.id}/json")
+        agent = agents.start("stuck-host", root, docker_url=f"tcp://127.0.0.1:{proxy.port}", RESYNC="0")
+        agent.wait_running(etcd)
+        everything = docker_picture(docker_client, root, "stuck-host")
+        without = {key: value for key, value in everything.items() if stuck.id not in (key + value)}
+        wait_equal(lambda: etcd_picture(etcd, root), without, what="every container but the stuck one")
+        assert any(fine.id in key for key in without)
+        assert agent.log().count("cannot inspect container") == 1
+        proxy.refused.clear()
+        wait_equal(lambda: etcd_picture(etcd, root), everything, timeout=15, what="the stuck one, once inspected")
+        assert "Traceback" not in agent.log()

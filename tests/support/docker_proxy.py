@@ -1,5 +1,6 @@
 """A recording proxy between the agent (DOCKER_HOST=tcp://127.0.0.1:port) and a Docker unix socket:
-it forwards every byte and writes down each request line the agent sends."""
+it forwards every byte and writes down each request line the agent sends; a request whose line contains one of
+`refused` is answered with a 500 by the proxy itself, as a Docker stuck on a container lock answers."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ class RecordingProxy:
     def __init__(self, docker_socket: str) -> None:
         self.docker_socket = docker_socket
         self.requests: list[str] = []
+        self.refused: set[str] = set()
         self._server = socket.create_server(("127.0.0.1", 0))
         self.port = self._server.getsockname()[1]
         self._open: list[socket.socket] = []
@@ -67,7 +69,12 @@ class RecordingProxy:
                                if line.lower().startswith("content-length:")), 0)
                 while len(buffer) < length:
                     buffer += client.recv(65536)
-                upstream.sendall(head + b"\r\n\r\n" + buffer[:length])
+                if any(part in lines[0] for part in set(self.refused)):
+                    body = b'{"message": "container lock timed out (refused by the test proxy)"}'
+                    client.sendall(b"HTTP/1.1 500 Internal Server Error\r\nContent-Type: application/json\r\n"
+                                   b"Content-Length: %d\r\n\r\n%s" % (len(body), body))
+                else:
+                    upstream.sendall(head + b"\r\n\r\n" + buffer[:length])
                 buffer = buffer[length:]
         except OSError:
             pass

@@ -12,6 +12,7 @@ import pytest
 from agent.adapters import etcd as etcd_module
 from agent.adapters.etcd import Etcd, Members
 from agent.adapters.etcd_errors import EtcdUnavailable, WatchSilent
+from agent.core.kv import WatchReply
 from agent.runtime import keywatcher
 from agent.runtime.keywatcher import KeyWatcher
 from agent.settings import Endpoint
@@ -97,3 +98,40 @@ def test_a_silent_watch_is_opened_again_at_once_without_a_warning(caplog, monkey
         watcher.run()
     assert (etcd.opened, waits) == (3, [])  # opened again at once, no backoff
     assert caplog.records == []  # "a quiet registry logs nothing"
+
+
+def test_a_watch_canceled_for_its_token_authenticates_again():
+    """Defect 2: after an etcd restart a watch was answered `created … canceled … permission denied`, and
+    reopened at once with the same dead token. The reason's gRPC code name drops the token."""
+    etcd = Etcd(Members([Endpoint("http", "127.0.0.1", 9)]), None, 1.0)
+    etcd._token = "dead"
+    denied = {"result": {"header": {"revision": "9"}, "created": True, "canceled": True,
+                         "cancel_reason": "rpc error: code = PermissionDenied desc = etcdserver: permission denied"}}
+    assert etcd._watch_reply(denied).canceled and etcd._token is None
+    etcd._token = "alive"
+    other = {"result": {"created": True, "canceled": True, "cancel_reason": "etcdserver: mvcc: required revision"}}
+    assert etcd._watch_reply(other).canceled and etcd._token == "alive"
+
+
+class RefusingEtcd:
+    """Every watch is created and canceled at once, as etcd answers a token it no longer knows."""
+
+    def __init__(self) -> None:
+        self.opened = 0
+
+    def watch(self, key: str, start_revision: int):
+        self.opened += 1
+        if self.opened > 4:
+            raise KeyboardInterrupt
+        yield WatchReply(9, created=True, canceled=True)
+
+
+def test_a_watch_canceled_at_once_backs_off_and_warns_once(caplog, monkeypatch):
+    """It was reopened about ten times a second, with one INFO and one WARNING line each time."""
+    waits: list[int] = []
+    monkeypatch.setattr(keywatcher.Backoff, "wait", lambda self: waits.append(self.next_delay()))
+    watcher = KeyWatcher(RefusingEtcd(), "/registry/hosts/h/", lambda message: None, 7)  # type: ignore[arg-type]
+    with caplog.at_level("INFO"), pytest.raises(KeyboardInterrupt):
+        watcher.run()
+    assert len(waits) == 4 and waits == sorted(waits) and waits[-1] > waits[0]  # backing off, never reset
+    assert [record.levelname for record in caplog.records] == ["WARNING"]

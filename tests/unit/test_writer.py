@@ -8,6 +8,7 @@ import gevent.queue
 import pytest
 
 import agent.daemon.writer
+from agent.adapters.docker_engine import DockerUnavailable
 from agent.core.hoststate import HostTakenOver
 from agent.core.marker import RUNNING, STOPPED, Marker, StoredMarker, marker_key
 from agent.core.messages import ContainerChanged, KeysChanged, LeaseLost, Resync, Shutdown, Wipe
@@ -36,23 +37,33 @@ def no_spread(monkeypatch):
 
 
 class Follow:
-    """Records what the writer asks to watch."""
+    """Records what the writer asks to watch, as the WatchSet does it: a prefix asked for the first time is
+    watched from the revision given, until a call leaves it out (its watch then saw everything up to etcd's
+    revision at that call)."""
 
-    def __init__(self) -> None:
+    def __init__(self, etcd: FakeEtcd) -> None:
+        self.etcd = etcd
         self.calls: list[tuple[frozenset[str], int]] = []
+        self._spans: dict[str, list[list[float]]] = {}  # prefix -> [start, end] of each watch on it
 
     def __call__(self, prefixes: set[str], revision: int) -> None:
         self.calls.append((frozenset(prefixes), revision))
+        for name, spans in self._spans.items():
+            if name not in prefixes and spans[-1][1] == float("inf"):
+                spans[-1][1] = self.etcd.rev
+        for name in prefixes:
+            spans = self._spans.setdefault(name, [])
+            if not spans or spans[-1][1] != float("inf"):
+                spans.append([revision, float("inf")])
 
     @property
     def prefixes(self) -> frozenset[str]:
         return self.calls[-1][0]
 
     def watching(self, key: str, revision: int) -> bool:
-        """Whether a change of `key` at `revision` falls under what was asked to be watched by then."""
-        asked = [prefixes for prefixes, start in self.calls if start <= revision]
-        return bool(asked) and any(key.startswith(name) if name.endswith("/") else key == name
-                                   for name in asked[-1])
+        """Whether a change of `key` at `revision` falls under a watch the writer asked for."""
+        return any(start <= revision <= end for name, spans in self._spans.items()
+                   if (key.startswith(name) if name.endswith("/") else key == name) for start, end in spans)
 
 
 class Host:
@@ -70,7 +81,7 @@ class Host:
         if ttl and lease is None:
             self.lease.grant()
         self.commands: gevent.queue.Queue = gevent.queue.Queue()
-        self.follow = Follow()
+        self.follow = Follow(self.etcd)
         self.marker_key = marker_key(P, host)
         marker = Marker(host, self.lease.id, RUNNING, "2026-01-01T00:00:00+00:00")
         self.writer = Writer(self.commands, self.etcd, self.docker, self.layouts, marker, self.marker_key,
@@ -149,7 +160,9 @@ def test_first_sync_writes_exactly_the_ec_keys_under_one_lease():
     assert host.writer.synced.is_set()
     assert host.writer.status() == {"registered_containers": 7.0, "written_keys": len(expected) + 1.0,
                                     "in_sync": 1.0}
-    assert host.follow.calls[-1] == ({f"{P}/hosts/{H}/", f"{P}/{H}/", host.marker_key}, etcd.rev + 1)
+    # watched from the revision after the comparison's read (its first write), not after its writes
+    first_write = min(kv.mod_revision for kv in etcd.kvs.values())
+    assert host.follow.calls[-1] == ({f"{P}/hosts/{H}/", f"{P}/{H}/", host.marker_key}, first_write)
 
 
 def test_first_sync_with_both_layouts_writes_the_backends_keys_too():
@@ -206,7 +219,7 @@ def test_start_event_registers_only_that_container_in_one_transaction():
     assert {(event.key, event.value) for event in written} == set(wanted.items())
     assert not any(event.deleted for event in written)
     assert host.etcd.under("/") == host.picture()
-    assert host.follow.calls[-1][1] == host.etcd.rev + 1
+    assert host.follow.calls[-1][1] == revision + 1  # a new prefix: from before the change's write
 
 
 def test_update_event_writes_only_what_changed():
@@ -878,3 +891,68 @@ def test_two_containers_of_one_service_with_other_ports_the_last_started_wins_wi
     host.docker.stop(later["Id"])
     host.event(later["Id"], "die")  # gone: the one started last before it wins again
     assert host.etcd.value(port_key) == "9090"
+
+
+def test_a_change_by_someone_else_during_the_first_comparison_is_healed():
+    """Defect: the watches started after the comparison's own writes, not after its read: a foreign delete
+    landing between the two was never seen (with RESYNC=0, never repaired)."""
+    etcd = FakeEtcd()
+    host = adopting(etcd, ("ec",), 30)  # the keys are there; the first comparison writes the marker only
+    victim = next(key for key in etcd.kvs if key.startswith(f"{P}/hosts/{H}/"))
+    write = etcd.txn
+
+    def someone_deletes_first(ops, lease):
+        if etcd.value(victim) is not None:
+            etcd.delete(victim)  # after the comparison read it, before its first write
+        return write(ops, lease)
+
+    etcd.txn = someone_deletes_first
+    host.sync()
+    assert etcd.value(victim) is None
+    host.deliver()
+    assert host.writer._schedule.heal_pending
+    host.writer._heal()
+    assert etcd.value(victim) is not None and etcd.under("/") == host.picture()
+
+
+class StuckDocker(FakeDocker):
+    """A Docker that cannot inspect one container (a 500, a timeout behind its lock) until told otherwise."""
+
+    def __init__(self, *fixtures: str) -> None:
+        super().__init__(*fixtures)
+        self.stuck: set[str] = set()
+
+    def inspect(self, cid: str):
+        if cid in self.stuck:
+            self.calls["inspect"] += 1
+            raise DockerUnavailable("500 Server Error: container lock timed out")
+        return super().inspect(cid)
+
+
+def test_one_container_that_cannot_be_inspected_does_not_stop_the_host(caplog):
+    """Defect: one failed inspect failed the whole listing: nothing was written, not even the marker."""
+    etcd = FakeEtcd()
+    before = Host(etcd=etcd, docker=StuckDocker(*RUNNING_FIXTURES)).sync()  # a previous agent's keys
+    before.writer.handle_shutdown(Shutdown(revoke=False))
+    docker = StuckDocker(*RUNNING_FIXTURES)
+    stuck = cid_of("three_ports")
+    docker.stuck.add(stuck)
+    stuck_keys = {key: kv.value for key, kv in etcd.kvs.items() if stuck in key}
+    lease = HostLease(etcd, 30, clock=etcd.clock)
+    assert lease.claim(before.marker_key, H) is Claim.ADOPT
+    host = Host(etcd=etcd, docker=docker, lease=lease)
+    with caplog.at_level("WARNING"):
+        host.sync()
+        host.writer.handle_resync(Resync("retry"))
+    assert host.marker()["state"] == RUNNING
+    assert {key: etcd.value(key) for key in stuck_keys} == stuck_keys  # left as it is, not deleted
+    others = {key: value for key, value in host.expected().items() if stuck not in key}
+    assert others.items() <= etcd.under("/").items()
+    said = [record for record in caplog.records if "cannot inspect container" in record.getMessage()]
+    assert len(said) == 1 and stuck[:12] in said[0].getMessage()
+    assert host.writer._schedule.wait_time() <= 30  # Docker is read again soon, periodic comparisons or not
+    docker.stuck.clear()
+    docker.stop(cid_of("no_ports"))  # meanwhile a container stopped: the complete read removes it
+    host.writer.handle_resync(Resync("retry"))
+    assert etcd.under("/") == host.picture()
+    assert not any(cid_of("no_ports") in key for key in etcd.kvs)
