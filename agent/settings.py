@@ -115,6 +115,14 @@ def http_addr(name: str, text: str) -> tuple[str, int] | None:
     return host.strip("[]") or "0.0.0.0", number
 
 
+def boolean(name: str, text: str) -> bool:
+    """true/false, yes/no, 1/0, on/off, any case."""
+    value = text.strip().lower()
+    if value not in ("true", "false", "yes", "no", "1", "0", "on", "off"):
+        raise ConfigError(f"{name}: expected true or false, got {text!r}")
+    return value in ("true", "yes", "1", "on")
+
+
 def choice(name: str, choices: tuple[str, ...], text: str) -> str:
     value = text.lower()
     if value not in choices:

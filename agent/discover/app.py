@@ -30,7 +30,7 @@ class Discover(Arbiter):
         self.follower = BackendsFollower(Etcd.from_config(config), config.backends_dir,
                                          lambda: self.reloader.request())
         self.reloader = Reloader(lambda: self.follower.keys, self.haproxy, config.backends_dir, config.bind,
-                                 config.debounce)
+                                 config.debounce, local_backends=config.local_backends)
 
     # -- signals -----------------------------------------------------------------------------------
     def handle_term(self) -> int:

@@ -18,7 +18,7 @@ from agent.core.kv import KeyValue
 from agent.discover import metrics
 from agent.discover.haproxy import Haproxy
 from agent.discover.render import render
-from agent.discover.routes import RouteTable, Skipped, route_table
+from agent.discover.routes import RouteTable, Skipped, owners_of, route_table
 
 log = logging.getLogger(__name__)
 
@@ -36,8 +36,9 @@ def changes(before: RouteTable, after: RouteTable) -> str:
 
 class Reloader:
     def __init__(self, keys: Callable[[], Mapping[str, KeyValue]], haproxy: Haproxy, root: str, bind: str,
-                 debounce: float, sleep: Callable[[float], None] = gevent.sleep) -> None:
+                 debounce: float, sleep: Callable[[float], None] = gevent.sleep, local_backends: bool = False) -> None:
         self._keys = keys
+        self._local_backends = local_backends
         self._haproxy = haproxy
         self._root = root
         self._bind = bind
@@ -97,7 +98,7 @@ class Reloader:
         return "ok"
 
     def _render(self) -> tuple[RouteTable, str]:
-        table = route_table(self._root, self._keys().values())
+        table = route_table(self._root, self._keys().values(), self._local_backends, owners_of(self.table))
         self._warn(table.skipped)
         return table, render(table, self._bind)
 

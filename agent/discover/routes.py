@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 from agent.core.escape import unescape_segment
@@ -106,16 +106,33 @@ def parse_address(text: str) -> str | None:
     return f"[{address}]:{port}" if address.version == 6 else f"{address}:{port}"
 
 
-def route_table(root: str, kvs: Iterable[KeyValue]) -> RouteTable:
+def is_local(address: str) -> bool:
+    """A loopback or link-local backend (`parse_address`'s form; an IPv4-mapped IPv6 address as its IPv4):
+    every discover host would send its traffic to a port of its own."""
+    host = ipaddress.ip_address(address.rsplit(":", 1)[0].strip("[]"))
+    mapped = getattr(host, "ipv4_mapped", None) or host
+    return mapped.is_loopback or mapped.is_link_local
+
+
+Owners = Mapping[int, tuple[str, int]]  # listener port -> (service, n) of the route serving it
+
+
+def owners_of(table: RouteTable) -> dict[int, tuple[str, int]]:
+    return {route.port: (route.service, route.number) for route in table.routes}
+
+
+def route_table(root: str, kvs: Iterable[KeyValue], local_backends: bool = False, owners: Owners | None = None
+                ) -> RouteTable:
     """The routes under `root`, and every key not used with the reason why. The same key-values in any order
-    give an equal table."""
+    give an equal table. Loopback and link-local backends are used only with `local_backends` (one machine).
+    A port in `owners` (the routes served now) stays with its route while that route has backends."""
     groups: dict[tuple[str, int], _Group] = {}
     skipped: list[Skipped] = []
     for kv in sorted(_latest(kvs).values(), key=lambda kv: kv.key):
-        problem = _place(root, kv, groups)
+        problem = _place(root, kv, groups, local_backends)
         if problem:
             skipped.append(Skipped(kv.key, problem))
-    routes = tuple(_route(group) for group in _claims(groups.values(), skipped))
+    routes = tuple(_route(group) for group in _claims(groups.values(), skipped, owners or {}))
     return RouteTable(routes, tuple(sorted(skipped, key=lambda item: item.key)))
 
 
@@ -127,7 +144,7 @@ def _latest(kvs: Iterable[KeyValue]) -> dict[str, KeyValue]:
     return latest
 
 
-def _place(root: str, kv: KeyValue, groups: dict[tuple[str, int], _Group]) -> str | None:
+def _place(root: str, kv: KeyValue, groups: dict[tuple[str, int], _Group], local_backends: bool) -> str | None:
     """Files `kv` in its group; the reason when it cannot be used."""
     parts = split_key(root, kv.key)
     if parts is None or not all(parts):
@@ -145,13 +162,18 @@ def _place(root: str, kv: KeyValue, groups: dict[tuple[str, int], _Group]) -> st
     address = parse_address(kv.value)
     if address is None:
         return f"value {shown(kv.value)} is not ip:port"
+    if not local_backends and is_local(address):
+        return (f"backend {address} is a loopback or link-local address: every discover host would send it to "
+                "itself (EC_REGISTRATOR_DISCOVER_LOCAL_BACKENDS=true on a single machine)")
     group.backends.append((kv, address))
     return None
 
 
-def _claims(groups: Iterable[_Group], skipped: list[Skipped]) -> list[_Group]:
-    """The groups that get their listener port, in port order. A port is kept by the route whose port key was
-    created first (then: key order). A route without backends claims nothing (normal between writes)."""
+def _claims(groups: Iterable[_Group], skipped: list[Skipped], owners: Owners) -> list[_Group]:
+    """The groups that get their listener port, in port order. A port is kept by the route that serves it now
+    (`owners`), else by the route whose port key was created first (then: key order): a port key put back with
+    a newer revision (its host died, another host of the service put it again) does not hand the port over.
+    A route without backends claims nothing (normal between writes)."""
     ready: list[tuple[KeyValue, _Group]] = []
     for group in groups:
         if group.backends and group.port_kv is None:
@@ -160,12 +182,17 @@ def _claims(groups: Iterable[_Group], skipped: list[Skipped]) -> list[_Group]:
         elif group.backends and group.port_kv is not None:
             ready.append((group.port_kv, group))
     winners: dict[int, _Group] = {}
-    for port_kv, group in sorted(ready, key=lambda item: (item[0].create_revision, item[0].key)):
+    def order(item: tuple[KeyValue, _Group]) -> tuple[bool, int, str]:
+        port_kv, group = item
+        return owners.get(group.port) != (group.service, group.number), port_kv.create_revision, port_kv.key
+
+    for port_kv, group in sorted(ready, key=order):
         first = winners.setdefault(group.port, group)
         if first is not group:
             skipped.append(Skipped(port_kv.key, (
                 f"port {group.port} is already routed for service {shown(first.service)} route {first.number} "
-                f"(registered first); service {shown(group.service)} route {group.number} skipped")))
+                f"({'serving it' if owners.get(group.port) == (first.service, first.number) else 'registered first'}"
+                f"); service {shown(group.service)} route {group.number} skipped")))
     return [winners[port] for port in sorted(winners)]
 
 

@@ -19,6 +19,7 @@ from agent.settings import (
     Connection,
     Setting,
     add_flags,
+    boolean,
     command_parser,
     http_addr,
     load_command,
@@ -40,6 +41,7 @@ class DiscoverConfig(Connection):
     bind: str
     debounce: float
     http_addr: tuple[str, int] | None
+    local_backends: bool
     command: str = "run"
     once: bool = False
 
@@ -91,6 +93,10 @@ OWN = (
             "address every route listens on (0.0.0.0 or :: for every interface)", _bind),
     Setting("debounce", "--debounce", "EC_REGISTRATOR_DISCOVER_DEBOUNCE", "0.5",
             "seconds changes are gathered before one reload", _debounce),
+    Setting("local_backends", "--local-backends", "EC_REGISTRATOR_DISCOVER_LOCAL_BACKENDS", "false",
+            "route to loopback and link-local backends too (127.0.0.0/8, ::1, 169.254.0.0/16, fe80::/10): only on a "
+            "single machine, where agent, containers and discover share one loopback",
+            partial(boolean, "EC_REGISTRATOR_DISCOVER_LOCAL_BACKENDS")),
     Setting("http_addr", "--http-addr", "EC_REGISTRATOR_DISCOVER_HTTP_ADDR", "0.0.0.0:9480",
             "address of /metrics, /healthz, /readyz; empty = off", partial(http_addr,
                                                                            "EC_REGISTRATOR_DISCOVER_HTTP_ADDR")),

@@ -341,3 +341,19 @@ def test_the_longest_configuration_path_haproxy_takes_runs_and_one_more_byte_is_
         assert "EC_REGISTRATOR_HAPROXY_CONFIG: expected a path of at most 92 bytes" in refused.stderr
     finally:
         shutil.rmtree(folder, ignore_errors=True)
+
+
+def test_loopback_backends_are_left_out_unless_this_is_one_machine(discovers, etcd, root):
+    """Defect 11: a backend `127.0.0.1:2379` (one host publishing `-p 127.0.0.1:…`) made every discover host
+    proxy to its own etcd. Left out by default, with one warning; routed with LOCAL_BACKENDS=true."""
+    port = free_port()
+    route(etcd, f"{root}/local/1", port, 2379)  # the backend: 127.0.0.1:2379
+    etcd.put(f"{root}/remote/1/port", str(free_port()))
+    etcd.put(f"{root}/remote/1/bbbbbbbbbbbb", "10.40.0.1:80")  # rendered, never dialled
+    strict = run_discover(discovers.environment(root, DISCOVER_LOCAL_BACKENDS="false"), "--once")
+    assert strict.returncode == 0, strict.stderr
+    servers = [line.split()[2] for line in strict.stdout.splitlines() if line.strip().startswith("server ")]
+    assert servers == ["10.40.0.1:80"]
+    assert strict.stderr.count("loopback or link-local") == 1
+    one_machine = run_discover(discovers.environment(root), "--once")
+    assert "127.0.0.1:2379" in one_machine.stdout

@@ -76,6 +76,7 @@ def discover_environment(etcd_url: str, backends: str, config: Path, **settings:
         "EC_REGISTRATOR_DISCOVER_BIND": "127.0.0.1",
         "EC_REGISTRATOR_DISCOVER_DEBOUNCE": "0.2",
         "EC_REGISTRATOR_DISCOVER_HTTP_ADDR": "",
+        "EC_REGISTRATOR_DISCOVER_LOCAL_BACKENDS": "true",  # one machine: the backends are on its loopback
         "EC_REGISTRATOR_LOG_LEVEL": "debug",
         "PYTHONPATH": str(REPO),
     })

@@ -235,3 +235,16 @@ def test_refusal_is_the_alert_lines_of_haproxy_c_on_one_line():
                                "config : Fatal errors found in configuration.")
     assert refusal("something else\nlast line\n") == "last line"
     assert refusal("") == "no reason given"
+
+
+def test_the_served_route_keeps_its_port_when_its_port_key_is_put_back_newer(started, keys, haproxy):
+    """Defect 10, through the reloader: the table it serves decides who keeps a contested port."""
+    keys.update(route("api", 1, 80, "10.0.0.2:8080"))  # api claims web's port 80, created later: skipped
+    assert started.apply() in ("ok", "unchanged")
+    assert [r.service for r in started.table.routes] == ["web"]
+    port_key = f"{B}/web/1/port"
+    keys[port_key] = KeyValue(port_key, "80", 0, 99, 99)  # web's host died; another host of web put it back
+    api_port = f"{B}/api/1/port"
+    keys[api_port] = KeyValue(api_port, "80", 0, 50, 50)
+    started.apply()
+    assert [r.service for r in started.table.routes] == ["web"]

@@ -141,7 +141,7 @@ def test_bad_backend_values_are_skipped(value):
 @pytest.mark.parametrize("value,address", [("[::1]:80", "[::1]:80"), ("1.2.3.4:080", "1.2.3.4:80"),
                                            ("10.0.0.1:65535", "10.0.0.1:65535"), ("[FD00::A]:1", "[fd00::a]:1")])
 def test_good_backend_values(value, address):
-    table = route_table(B, [kv(f"{B}/web/1/a", value), kv(f"{B}/web/1/port", "80")])
+    table = route_table(B, [kv(f"{B}/web/1/a", value), kv(f"{B}/web/1/port", "80")], local_backends=True)
     assert table.skipped == () and table.routes[0].backends[0].address == address
 
 
@@ -299,3 +299,33 @@ def test_identifier_keeps_only_haproxy_safe_characters():
 
 def test_skipped_is_a_plain_value():
     assert Skipped("k", "r") == Skipped("k", "r")
+
+
+@pytest.mark.parametrize("value", ["127.0.0.1:2379", "127.9.9.9:80", "169.254.169.254:80", "[::1]:2375",
+                                   "[fe80::1]:80", "[::ffff:127.0.0.1]:2379", "[::ffff:169.254.1.1]:80"])
+def test_loopback_and_link_local_backends_are_skipped_unless_allowed(value):
+    """Defect 11: such a value made every discover host proxy to its own port (etcd, the Docker API, a cloud's
+    metadata service), exposed with --bind 0.0.0.0."""
+    key = f"{B}/web/1/aaaaaaaaaaaa"
+    keys = [kv(key, value), kv(f"{B}/web/1/port", "80")]
+    table = route_table(B, keys)
+    assert table.routes == () and list(reasons(table)) == [key]
+    assert "loopback or link-local" in reasons(table)[key] and "EC_REGISTRATOR_DISCOVER_LOCAL_BACKENDS" in \
+        reasons(table)[key]
+    assert_one_printable_line(table)
+    assert route_table(B, keys, local_backends=True).skipped == ()
+
+
+def test_the_route_serving_a_port_keeps_it_when_its_port_key_comes_back_newer():
+    """Defect 10: x held 8080 and y was skipped; x's port key died with its host and another host of x put it
+    back (a newer create revision): y won 8080 on every discover host. The route serving a port keeps it while
+    it has backends."""
+    x = [KeyValue(f"{B}/x/1/port", "8080", 0, 9, 9), kv(f"{B}/x/1/aaaaaaaaaaaa", "10.0.0.1:1")]
+    y = [KeyValue(f"{B}/y/1/port", "8080", 0, 5, 5), kv(f"{B}/y/1/bbbbbbbbbbbb", "10.0.0.2:1")]
+    fresh = route_table(B, [*x, *y])
+    assert [route.service for route in fresh.routes] == ["y"]  # nothing served yet: registered first
+    served = route_table(B, [*x, *y], owners={8080: ("x", 1)})
+    assert [route.service for route in served.routes] == ["x"]
+    assert any("(serving it)" in reason for reason in reasons(served).values())
+    gone = route_table(B, y, owners={8080: ("x", 1)})  # x has no backends left: the port moves on
+    assert [route.service for route in gone.routes] == ["y"]
