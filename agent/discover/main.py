@@ -34,6 +34,7 @@ def read_routes(config: DiscoverConfig) -> RouteTable | None:
         endpoints = ", ".join(map(str, config.etcd_endpoints))
         print(f"service-registrator discover: cannot read etcd at {endpoints}: {exc}", file=sys.stderr)
         return None
+    # no bind probe here (agent/discover/ports.py): a running discover holds the ports it serves
     table = route_table(config.backends_dir, found, config.local_backends)
     for item in table.skipped:
         log.warning("skipping %r: %s", item.key, item.reason)

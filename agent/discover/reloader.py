@@ -17,10 +17,13 @@ import gevent.event
 from agent.core.kv import KeyValue
 from agent.discover import metrics
 from agent.discover.haproxy import Haproxy
+from agent.discover.ports import Probe, bind_problem, leave_out_unbindable
 from agent.discover.render import render
 from agent.discover.routes import RouteTable, Skipped, owners_of, route_table
 
 log = logging.getLogger(__name__)
+
+LEFT_OUT_RETRY = 5.0  # seconds between renderings while a route is left out for its port, or after an OSError
 
 
 def changes(before: RouteTable, after: RouteTable) -> str:
@@ -36,9 +39,12 @@ def changes(before: RouteTable, after: RouteTable) -> str:
 
 class Reloader:
     def __init__(self, keys: Callable[[], Mapping[str, KeyValue]], haproxy: Haproxy, root: str, bind: str,
-                 debounce: float, sleep: Callable[[float], None] = gevent.sleep, local_backends: bool = False) -> None:
+                 debounce: float, sleep: Callable[[float], None] = gevent.sleep, local_backends: bool = False,
+                 probe: Probe = bind_problem) -> None:
         self._keys = keys
         self._local_backends = local_backends
+        self._probe = probe
+        self.left_out = 0  # routes of the last rendering whose port cannot be bound here
         self._haproxy = haproxy
         self._root = root
         self._bind = bind
@@ -72,11 +78,24 @@ class Reloader:
 
     def run(self) -> None:
         while True:
-            self._wanted.wait()
+            self._wanted.wait(LEFT_OUT_RETRY if self.left_out else None)  # a port left out may come free
             self._sleep(self._debounce)
             self._wanted.clear()
             force, self._forced = self._forced, False
-            self.apply(force)
+            self.apply_or_retry(force)
+
+    def apply_or_retry(self, force: bool) -> str:
+        """`apply`, but a failure of this process (no descriptor left: EMFILE under a flood of connections, a
+        disk full) is one error line and a retry, never the reloader's end (haproxy would be stopped with it)."""
+        try:
+            return self.apply(force)
+        except OSError as exc:
+            log.error("cannot render or reload haproxy now (%s); the last good configuration keeps serving, "
+                      "trying again in %gs", exc, LEFT_OUT_RETRY)
+            metrics.RELOADS.labels("failed").inc()
+            self._sleep(LEFT_OUT_RETRY)
+            self.request(force=True)
+            return "failed"
 
     def apply(self, force: bool = False) -> str:
         """Render, check, install and reload; the result: unchanged, refused, failed or ok."""
@@ -99,6 +118,9 @@ class Reloader:
 
     def _render(self) -> tuple[RouteTable, str]:
         table = route_table(self._root, self._keys().values(), self._local_backends, owners_of(self.table))
+        table, self.left_out = leave_out_unbindable(table, self._bind, {route.port for route in self.table.routes},
+                                                    self._probe)
+        metrics.LEFT_OUT.set(self.left_out)
         self._warn(table.skipped)
         return table, render(table, self._bind)
 

@@ -357,3 +357,22 @@ def test_loopback_backends_are_left_out_unless_this_is_one_machine(discovers, et
     assert strict.stderr.count("loopback or link-local") == 1
     one_machine = run_discover(discovers.environment(root), "--once")
     assert "127.0.0.1:2379" in one_machine.stdout
+
+
+def test_a_route_whose_port_is_taken_is_left_out_and_the_others_served(discovers, etcd, root):
+    """Defect 9 with the real haproxy: a listener port another process holds (`haproxy -c` passes, it does not
+    bind) made discover exit 1 at start. Now that route is left out, the others are served, and it is served
+    once the port comes free."""
+    holder = socket.create_server(("127.0.0.1", 0))
+    taken = holder.getsockname()[1]
+    with loopback_server("free") as free_backend, loopback_server("taken") as taken_backend:
+        free = free_port()
+        route(etcd, f"{root}/free/1", free, free_backend)
+        route(etcd, f"{root}/taken/1", taken, taken_backend, "bbbbbbbbbbbb")
+        discover = discovers.start(root)
+        discover.wait_started()
+        wait_until(lambda: ask(free) == "free", what="the route whose port is free")
+        assert discover.process.poll() is None
+        assert discover.log().count(f"port {taken} cannot be bound") == 1
+        holder.close()
+        wait_until(lambda: ask(taken) == "taken", timeout=20, what="the route once its port came free")

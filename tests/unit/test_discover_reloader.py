@@ -54,6 +54,10 @@ def route(service: str, n: int, port: int, *addresses: str, revision: int = 1) -
     return {kv.key: kv for kv in kvs}
 
 
+def every_port_free(address: str, port: int) -> None:
+    return None
+
+
 def reloads(result: str) -> float:
     return metrics.REGISTRY.get_sample_value("service_registrator_discover_reloads_total", {"result": result}) or 0.0
 
@@ -70,7 +74,7 @@ def haproxy() -> FakeHaproxy:
 
 @pytest.fixture
 def reloader(keys: dict[str, KeyValue], haproxy: FakeHaproxy) -> Reloader:
-    return Reloader(lambda: keys, haproxy, B, BIND, 0.5)  # type: ignore[arg-type]
+    return Reloader(lambda: keys, haproxy, B, BIND, 0.5, probe=every_port_free)  # type: ignore[arg-type]
 
 
 @pytest.fixture
@@ -192,7 +196,7 @@ def test_requests_within_the_debounce_window_make_one_apply(keys, haproxy):
         slept.append(seconds)
         gate.wait()
 
-    reloader = Reloader(lambda: keys, haproxy, B, BIND, 0.25, sleep)  # type: ignore[arg-type]
+    reloader = Reloader(lambda: keys, haproxy, B, BIND, 0.25, sleep, probe=every_port_free)  # type: ignore[arg-type]
     reloader.start()
     applied: list[str] = []
     apply = reloader.apply
@@ -248,3 +252,45 @@ def test_the_served_route_keeps_its_port_when_its_port_key_is_put_back_newer(sta
     keys[api_port] = KeyValue(api_port, "80", 0, 50, 50)
     started.apply()
     assert [r.service for r in started.table.routes] == ["web"]
+
+
+def test_a_route_whose_port_cannot_be_bound_is_left_out_and_the_rest_served(keys, haproxy, caplog):
+    """Defect 9: `haproxy -c` does not bind; one taken port made the master refuse the whole configuration, so
+    no new route of any service was served. That route is left out with one warning; the others are served."""
+    keys.update(route("taken", 1, 9479, "10.0.0.3:1"))  # e.g. the agent's own endpoint on this host
+    taken = {9479: "Address already in use"}
+    reloader = Reloader(lambda: keys, haproxy, B, BIND, 0.5,  # type: ignore[arg-type]
+                        probe=lambda address, port: taken.get(port))
+    with caplog.at_level("WARNING"):
+        reloader.start()
+        reloader.apply(force=True)
+    assert [r.proxy for r in reloader.table.routes] == ["web-1-80"]
+    assert reloader.left_out == 1
+    assert metrics.REGISTRY.get_sample_value("service_registrator_discover_routes_left_out") == 1.0
+    said = [r.getMessage() for r in caplog.records if "cannot be bound" in r.getMessage()]
+    assert len(said) == 1 and "Address already in use" in said[0] and "taken-1-9479" in said[0]
+    taken.clear()  # the port came free: the next rendering serves it
+    assert reloader.apply() == "ok"
+    assert [r.proxy for r in reloader.table.routes] == ["web-1-80", "taken-1-9479"] and reloader.left_out == 0
+
+
+def test_an_os_error_while_reloading_is_one_error_and_a_retry_never_the_reloaders_end(keys, haproxy, caplog):
+    """Defect 12 on discover: under a flood of connections the next reload failed with EMFILE, the reloader
+    greenlet died, haproxy was stopped, exit 1."""
+    slept: list[float] = []
+    reloader = Reloader(lambda: keys, haproxy, B, BIND, 0.5, slept.append,  # type: ignore[arg-type]
+                        probe=every_port_free)
+    reloader.start()
+    keys.update(route("api", 1, 81, "10.0.0.2:8080"))
+
+    def no_descriptor(text: str) -> None:
+        raise OSError(24, "Too many open files")
+
+    haproxy.check = no_descriptor  # type: ignore[method-assign]
+    with caplog.at_level("ERROR"):
+        assert reloader.apply_or_retry(False) == "failed"
+    assert slept and reloader._wanted.is_set()  # asked again, after a pause
+    assert "Too many open files" in caplog.text and "keeps serving" in caplog.text
+    del haproxy.check  # the descriptors are back
+    assert reloader.apply_or_retry(False) == "ok"
+    assert [r.proxy for r in reloader.table.routes] == ["web-1-80", "api-1-81"]
