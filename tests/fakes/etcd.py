@@ -169,9 +169,10 @@ class FakeEtcd:
             return self.rev
         self.rev += 1
         for op in ops:
-            if isinstance(op, Put):
-                self.kvs[op.key] = KeyValue(op.key, op.value, lease, self.rev)
-                self.events.append(WatchEvent(op.key, op.value, lease, self.rev, False))
+            if isinstance(op, Put):  # as etcd: create_revision is kept by an update, set anew after a delete
+                created = self.kvs[op.key].create_revision if op.key in self.kvs else self.rev
+                self.kvs[op.key] = KeyValue(op.key, op.value, lease, self.rev, created)
+                self.events.append(WatchEvent(op.key, op.value, lease, self.rev, False, created))
             elif self.kvs.pop(op.key, None) is not None:
                 self.events.append(WatchEvent(op.key, "", 0, self.rev, True))
         self.txns.append(tuple(ops))

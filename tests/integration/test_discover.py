@@ -3,6 +3,7 @@ client on loopback, reloads under traffic, etcd stopped and restarted, hostile k
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import signal
@@ -376,3 +377,15 @@ def test_a_route_whose_port_is_taken_is_left_out_and_the_others_served(discovers
         assert discover.log().count(f"port {taken} cannot be bound") == 1
         holder.close()
         wait_until(lambda: ask(taken) == "taken", timeout=20, what="the route once its port came free")
+
+
+def test_haproxy_exiting_by_itself_ends_discover_with_status_1(discovers, etcd, root):
+    """Audit: discover not exiting 1 when its haproxy exits by itself left every test green. A supervisor
+    restarts both; one error line says why."""
+    discover = discovers.start(root)
+    discover.wait_started()
+    for pid in discover.haproxy_pids():  # the master and its workers
+        os.kill(pid, signal.SIGKILL)
+    assert discover.wait_exit() == 1
+    errors = [line for line in discover.log().splitlines() if " ERROR " in line]
+    assert len(errors) == 1 and "haproxy exited" in errors[0], discover.log()

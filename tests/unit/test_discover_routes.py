@@ -329,3 +329,11 @@ def test_the_route_serving_a_port_keeps_it_when_its_port_key_comes_back_newer():
     assert any("(serving it)" in reason for reason in reasons(served).values())
     gone = route_table(B, y, owners={8080: ("x", 1)})  # x has no backends left: the port moves on
     assert [route.service for route in gone.routes] == ["y"]
+
+
+def test_a_port_conflict_is_decided_by_create_revision_not_mod_revision():
+    """Audit: deciding by mod_revision left every unit test green (their helpers made the two equal). Here x's
+    port key was created first and updated last; y's created later and never updated."""
+    x = [KeyValue(f"{B}/x/1/port", "8080", 0, 20, 3), kv(f"{B}/x/1/aaaaaaaaaaaa", "10.0.0.1:1")]
+    y = [KeyValue(f"{B}/y/1/port", "8080", 0, 10, 10), kv(f"{B}/y/1/bbbbbbbbbbbb", "10.0.0.2:1")]
+    assert [route.service for route in route_table(B, [*y, *x]).routes] == ["x"]

@@ -58,7 +58,7 @@ def test_revoke_deletes_the_keys_and_the_watch_feed_reports_everything():
     etcd.put("/r/a", "1", lease)
     etcd.put("/r/b", "2")
     etcd.lease_revoke(lease)
-    assert etcd.events == [WatchEvent("/r/a", "1", lease, 2, False), WatchEvent("/r/b", "2", 0, 3, False),
+    assert etcd.events == [WatchEvent("/r/a", "1", lease, 2, False, 2), WatchEvent("/r/b", "2", 0, 3, False, 3),
                            WatchEvent("/r/a", "", 0, 4, True)]
     assert etcd.events_since(3, "/r/") == etcd.events[1:]
     assert etcd.events_since(1, "/r/a") == [etcd.events[0], etcd.events[2]]
@@ -92,3 +92,18 @@ def test_fake_docker():
     docker.available = False
     with pytest.raises(DockerUnavailable):
         docker.running_ids()
+
+
+def test_the_fake_keeps_create_revision_as_etcd_does():
+    """An update keeps a key's create_revision, a put after a delete sets it anew (the writer and discover's
+    route table read it: who registered first)."""
+    etcd = FakeEtcd()
+    first = etcd.put("/k", "a")
+    etcd.put("/other", "x")
+    updated = etcd.put("/k", "b")
+    assert (etcd.kvs["/k"].create_revision, etcd.kvs["/k"].mod_revision) == (first, updated)
+    etcd.delete("/k")
+    again = etcd.put("/k", "c")
+    assert etcd.kvs["/k"].create_revision == again
+    assert [event.create_revision for event in etcd.events_since(0, "/k") if not event.deleted] == [first, first,
+                                                                                                     again]

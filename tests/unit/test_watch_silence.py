@@ -135,3 +135,41 @@ def test_a_watch_canceled_at_once_backs_off_and_warns_once(caplog, monkeypatch):
         watcher.run()
     assert len(waits) == 4 and waits == sorted(waits) and waits[-1] > waits[0]  # backing off, never reset
     assert [record.levelname for record in caplog.records] == ["WARNING"]
+
+
+class CompactedEtcd:
+    """The watch fell behind compaction: etcd answers with the compact revision, then the test stops."""
+
+    def __init__(self) -> None:
+        self.starts: list[int] = []
+
+    def watch(self, key: str, start_revision: int):
+        self.starts.append(start_revision)
+        if len(self.starts) > 1:
+            raise KeyboardInterrupt
+        yield WatchReply(50, created=True, compact_revision=40)
+
+
+def test_a_watch_behind_compaction_asks_for_a_full_comparison_and_resumes_from_it(monkeypatch):
+    """Audit: a self-healing watch behind a compaction not starting a full comparison left the units green."""
+    from agent.core.messages import Resync
+
+    monkeypatch.setattr(keywatcher.Backoff, "wait", lambda self: None)
+    submitted: list = []
+    etcd = CompactedEtcd()
+    with pytest.raises(KeyboardInterrupt):
+        KeyWatcher(etcd, "/registry/hosts/h/", submitted.append, 7).run()  # type: ignore[arg-type]
+    assert submitted == [Resync("watch compacted")] and etcd.starts == [7, 40]
+
+
+def test_etcd_requests_ignore_proxy_and_ca_bundle_variables(gateway, monkeypatch, tmp_path):
+    """Audit: honouring HTTP(S)_PROXY or REQUESTS_CA_BUNDLE left the units green. A proxy that does not
+    exist is set: the watch still reaches the gateway."""
+    monkeypatch.setenv("HTTP_PROXY", "http://127.0.0.1:9")
+    monkeypatch.setenv("http_proxy", "http://127.0.0.1:9")
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(tmp_path / "missing.pem"))
+    monkeypatch.delenv("NO_PROXY", raising=False)
+    monkeypatch.delenv("no_proxy", raising=False)
+    with pytest.raises(WatchSilent):
+        for reply in client(gateway).watch("/registry/hosts/h/", 7):
+            assert reply.created
