@@ -366,7 +366,7 @@ def test_a_route_whose_port_is_taken_is_left_out_and_the_others_served(discovers
     once the port comes free."""
     holder = socket.create_server(("127.0.0.1", 0))
     taken = holder.getsockname()[1]
-    with loopback_server("free") as free_backend, loopback_server("taken") as taken_backend:
+    with holder, loopback_server("free") as free_backend, loopback_server("taken") as taken_backend:
         free = free_port()
         route(etcd, f"{root}/free/1", free, free_backend)
         route(etcd, f"{root}/taken/1", taken, taken_backend, "bbbbbbbbbbbb")
