@@ -24,6 +24,7 @@ from urllib3.exceptions import ReadTimeoutError
 from agent import metrics
 from agent.adapters.etcd_errors import (
     UNAUTHENTICATED,
+    UNAVAILABLE,
     EtcdRequestError,
     EtcdTlsError,
     EtcdUnavailable,
@@ -46,6 +47,9 @@ log = logging.getLogger(__name__)
 REQUEST_TIMEOUT = 5.0  # seconds one etcd request may take (the watches and the keepalive have their own)
 MAX_IN_FLIGHT = 16  # requests one client may have in flight at once; each keeps its connection
 WATCH_CONNECT_TIMEOUT = 3.0
+# A member without a leader (in a minority partition) would keep serving a watch that sees no new writes; with
+# this gRPC metadata it answers `no leader` (code 14) instead, and the watch moves to the next endpoint.
+REQUIRE_LEADER = {"Grpc-Metadata-hasleader": "true"}
 WATCH_IDLE_TIMEOUT = 60.0  # a silent watch is re-opened from its next revision, which costs nothing
 KEEPALIVE_OPTIONS = [(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1), (socket.IPPROTO_TCP, socket.TCP_KEEPIDLE, 5),
                      (socket.IPPROTO_TCP, socket.TCP_KEEPINTVL, 2), (socket.IPPROTO_TCP, socket.TCP_KEEPCNT, 3)]
@@ -276,7 +280,7 @@ class Etcd:
             request["range_end"] = prefix_end(key)
         try:
             reply = client.session.post(client.get_url("watch"), json={"create_request": request}, stream=True,
-                                        timeout=(WATCH_CONNECT_TIMEOUT, WATCH_IDLE_TIMEOUT))
+                                        timeout=(WATCH_CONNECT_TIMEOUT, WATCH_IDLE_TIMEOUT), headers=REQUIRE_LEADER)
             reply.raise_for_status()
         except requests.RequestException as exc:
             self._next_endpoint()
@@ -312,6 +316,8 @@ class Etcd:
             text = json.dumps(message)
             if grpc_code(text) == UNAUTHENTICATED:
                 self._token = None  # the next request authenticates again
+            elif grpc_code(text) == UNAVAILABLE:  # "no leader": a member cut off from the quorum
+                self._next_endpoint()
             log.debug("watch answered with an error: %s", text)
             return WatchReply(0, canceled=True)
         result = message.get("result") or {}

@@ -44,7 +44,7 @@ class TokenRefused(EtcdRequestError):
     """etcd no longer accepts our auth token (gRPC UNAUTHENTICATED): authenticate again."""
 
 
-NOT_FOUND, INVALID_ARGUMENT, UNAUTHENTICATED = 5, 3, 16  # gRPC status codes etcd answers with
+NOT_FOUND, INVALID_ARGUMENT, UNAVAILABLE, UNAUTHENTICATED = 5, 3, 14, 16  # gRPC status codes etcd answers with
 
 
 _AUTH_CANCEL = re.compile(r"\bcode = (PermissionDenied|Unauthenticated)\b")

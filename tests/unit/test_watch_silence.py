@@ -173,3 +173,37 @@ def test_etcd_requests_ignore_proxy_and_ca_bundle_variables(gateway, monkeypatch
     with pytest.raises(WatchSilent):
         for reply in client(gateway).watch("/registry/hosts/h/", 7):
             assert reply.created
+
+
+class LeaderlessGateway(http.server.BaseHTTPRequestHandler):
+    """A member cut off from its cluster, as etcd 3.4 answers (measured): with the `hasleader` metadata the watch
+    is refused with code 14 `no leader`; without it, the watch is created and would never see a new write."""
+
+    protocol_version = "HTTP/1.1"
+
+    def do_POST(self) -> None:  # noqa: N802
+        self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        body = (b'{"error": {"grpc_code": 14, "http_code": 503, "message": "etcdserver: no leader"}}\n'
+                if self.headers.get("Grpc-Metadata-hasleader") == "true" else CREATED)
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+def test_a_watch_requires_a_leader_and_moves_on_from_a_member_without_one():
+    """Defect 5: a member in a minority partition kept serving watches without a leader."""
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), LeaderlessGateway)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        etcd = client(server)
+        first = etcd.endpoint
+        replies = list(etcd.watch("/registry/hosts/h/", 7))
+        assert [reply.canceled for reply in replies] == [True]
+        assert etcd.endpoint != first
+    finally:
+        server.shutdown()
