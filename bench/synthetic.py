@@ -16,7 +16,8 @@ from urllib.parse import urlsplit  # noqa: E402
 
 import gevent.queue  # noqa: E402
 
-from agent.adapters.etcd import Etcd, Members  # noqa: E402
+from agent.adapters.etcd import Etcd  # noqa: E402
+from agent.adapters.etcd_connection import Members  # noqa: E402
 from agent.core.marker import RUNNING, Marker, marker_key  # noqa: E402
 from agent.core.messages import Resync  # noqa: E402
 from agent.daemon.lease import HostLease  # noqa: E402

@@ -8,9 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
-import socket
-from collections.abc import Collection, Iterable, Iterator, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Collection, Iterable, Iterator
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -22,6 +20,7 @@ from etcd3gw.exceptions import ConnectionFailedError, ConnectionTimeoutError, Et
 from urllib3.exceptions import ReadTimeoutError
 
 from agent import metrics
+from agent.adapters.etcd_connection import Credentials, KeepAliveAdapter, Members, TlsFiles
 from agent.adapters.etcd_errors import (
     UNAUTHENTICATED,
     UNAVAILABLE,
@@ -51,43 +50,6 @@ WATCH_CONNECT_TIMEOUT = 3.0
 # this gRPC metadata it answers `no leader` (code 14) instead, and the watch moves to the next endpoint.
 REQUIRE_LEADER = {"Grpc-Metadata-hasleader": "true"}
 WATCH_IDLE_TIMEOUT = 60.0  # a silent watch is re-opened from its next revision, which costs nothing
-KEEPALIVE_OPTIONS = [(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1), (socket.IPPROTO_TCP, socket.TCP_KEEPIDLE, 5),
-                     (socket.IPPROTO_TCP, socket.TCP_KEEPINTVL, 2), (socket.IPPROTO_TCP, socket.TCP_KEEPCNT, 3)]
-
-
-@dataclass(frozen=True)
-class Credentials:
-    user: str
-    password: str = field(repr=False)
-
-
-@dataclass(frozen=True)
-class TlsFiles:
-    cert: str | None
-    key: str | None
-    ca: str | None
-
-
-class KeepAliveAdapter(requests.adapters.HTTPAdapter):
-    """TCP keepalive, so that a watch on a vanished server fails within seconds instead of hanging."""
-
-    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
-        from urllib3.connection import HTTPConnection
-
-        kwargs["socket_options"] = HTTPConnection.default_socket_options + KEEPALIVE_OPTIONS
-        super().init_poolmanager(*args, **kwargs)
-
-
-class Members:
-    """The endpoints every etcd client of the agent fails over between: the configured ones and the
-    cluster's members as last listed. Shared, so one refresh serves every client."""
-
-    def __init__(self, configured: Sequence[Endpoint]) -> None:
-        self.configured = tuple(configured)
-        self.current = self.configured
-
-    def update(self, listed: Iterable[Endpoint]) -> None:
-        self.current = tuple(dict.fromkeys([*self.configured, *listed]))
 
 
 class Etcd:

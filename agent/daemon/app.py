@@ -11,7 +11,8 @@ import gevent.queue
 
 from agent import __version__, metrics
 from agent.adapters.docker_engine import Docker
-from agent.adapters.etcd import REQUEST_TIMEOUT, Etcd, Members
+from agent.adapters.etcd import REQUEST_TIMEOUT, Etcd
+from agent.adapters.etcd_connection import Members
 from agent.core.hoststate import HostTakenOver
 from agent.core.marker import RUNNING, Marker, marker_key
 from agent.core.messages import LeaseLost, Message, Resync, Shutdown, Wipe

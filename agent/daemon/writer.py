@@ -21,14 +21,13 @@ from agent.core.container import Inspect, container_id, describe
 from agent.core.hoststate import Comparison, GroupPlan, HostState
 from agent.core.marker import STOPPED, Marker
 from agent.core.messages import ContainerChanged, KeysChanged, LeaseLost, Message, Resync, Shutdown, Wipe
-from agent.core.ownership import still_shared
-from agent.core.plan import Delete, Plan
 from agent.core.schedule import Schedule
 from agent.daemon.applier import Applier
 from agent.daemon.changelog import ChangeLog
 from agent.daemon.dockerread import ContainerReader
 from agent.daemon.hostread import read_host
 from agent.daemon.lease import HostLease
+from agent.daemon.shared import SharedKeys
 from agent.layouts import Layout, keys_of
 from agent.retry import ETCD_WRITE, INSPECT_AGAIN, Backoff, spread
 
@@ -46,6 +45,7 @@ class Writer:
         self._lease = lease
         self._follow = follow
         self.state = HostState(layouts, marker, marker_key, records=not lease.ttl)
+        self._shared = SharedKeys(etcd, lease, self.state)
         self._applier = Applier(etcd, lease, self.state, self._out_of_step, lambda lost: inbox.put(LeaseLost(lost)))
         self._changelog = ChangeLog()
         self._docker_read = False  # no full comparison before Docker was listed once: it would delete
@@ -112,10 +112,15 @@ class Writer:
             self._changelog.names[cid] = describe(inspect)
         affected = self.state.want_container(cid, keys)
         self._changelog.disputes(self.state.desired.disputed(affected))
-        if self._schedule.out_of_step or not self._learn_holders(affected):
+        if self._schedule.out_of_step:
+            return
+        try:
+            self._shared.learn_holders(affected)
+        except EtcdError as exc:
+            self._out_of_step(f"cannot read etcd: {exc}")
             return
         plan, existed = self.state.change_plan(affected)
-        plan = self._spare_shared(plan)
+        plan = self._shared.spare(plan)
         known = self.state.revision  # a prefix this change adds is watched from here on, not from its write
         if not plan:
             log.debug("%s: %s unchanged", message.action, self._changelog.name(cid))
@@ -124,20 +129,6 @@ class Writer:
             self._follow_host(known + 1)
         else:
             (metrics.REGISTRATIONS if keys else metrics.REMOVALS).labels("error").inc()
-
-    def _learn_holders(self, affected: set[str]) -> bool:
-        """Before putting shared keys this host has not seen yet, read whether another host holds them (one
-        read of those keys). False when etcd cannot be read."""
-        unseen = self.state.unseen_shared(affected)
-        if not unseen:
-            return True
-        try:
-            stored, _ = self._etcd.read(unseen)
-        except EtcdError as exc:
-            self._out_of_step(f"cannot read etcd: {exc}")
-            return False
-        self.state.note_held(stored, self._lease.id)
-        return True
 
     def handle_keys_changed(self, message: KeysChanged) -> None:
         """Self-healing: a change by someone else to what this host wants, or under its host-scoped
@@ -301,19 +292,6 @@ class Writer:
         self.synced.set()
         metrics.LAST_FULL_SYNC.set(time.time())
         self._follow_host(revision + 1)
-
-    def _spare_shared(self, plan: Plan) -> Plan:
-        """Drop the deletes of shared keys another host's key still stands beside (one read of their group)."""
-        shared = [op.key for op in plan.deletes if self.state.shared(op.key)]
-        if not shared:
-            return plan
-        try:
-            stored, _ = self._etcd.read(prefixes={key.rsplit("/", 1)[0] + "/" for key in shared})
-        except EtcdError:
-            return plan  # the delete fails the same way; the next comparison sorts it out
-        staying = still_shared(stored, {op.key for op in plan.ops if isinstance(op, Delete)}, self.state.shared)
-        self.state.leave_shared(staying)
-        return Plan(plan.puts, tuple(op for op in plan.deletes if op.key not in staying))
 
     def _follow_host(self, from_revision: int) -> None:
         """Watch this host's host-scoped prefixes, its marker, and the groups of the services it runs; a prefix

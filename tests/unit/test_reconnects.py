@@ -8,7 +8,8 @@ import pytest
 
 from agent.adapters import etcd as etcd_module
 from agent.adapters.docker_engine import DockerUnavailable
-from agent.adapters.etcd import Credentials, Etcd, Members
+from agent.adapters.etcd import Etcd
+from agent.adapters.etcd_connection import Credentials, Members
 from agent.daemon.events import EventFollower
 from agent.retry import Policy
 from agent.settings import Endpoint

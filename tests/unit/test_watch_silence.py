@@ -10,7 +10,8 @@ import time
 import pytest
 
 from agent.adapters import etcd as etcd_module
-from agent.adapters.etcd import Etcd, Members
+from agent.adapters.etcd import Etcd
+from agent.adapters.etcd_connection import Members
 from agent.adapters.etcd_errors import EtcdUnavailable, WatchSilent
 from agent.core.kv import WatchReply
 from agent.runtime import keywatcher
