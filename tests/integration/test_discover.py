@@ -191,25 +191,27 @@ def test_once_check_and_bad_settings(discovers, etcd, root):
     assert away.returncode == 1 and "cannot read etcd" in away.stderr and "Traceback" not in away.stderr
 
 
-def test_sigterm_stops_haproxy_and_a_taken_port_keeps_the_old_configuration(discovers, etcd, root):
+def test_sigterm_stops_haproxy_and_a_taken_port_leaves_only_its_route_out(discovers, etcd, root):
+    """A port another process holds: before issue 19 (defect 9) the new configuration failed to load as a whole
+    (the old one kept serving, no new route of any service); now that route alone is left out, and served once
+    the port is free (SIGHUP renders at once). The master's failed load keeps its unit tests (a race can still
+    take a port between the probe and the reload)."""
     with loopback_server("kept") as backend:
         port = free_port()
         route(etcd, f"{root}/kept/1", port, backend)
         discover = discovers.start(root)
         discover.wait_started()
         wait_until(lambda: ask(port) == "kept", what="the first route")
-        served = discover.config.read_text()
         with socket.socket() as squatter:
             squatter.bind(("127.0.0.1", 0))
             squatter.listen()
             taken = squatter.getsockname()[1]
             route(etcd, f"{root}/blocked/1", taken, backend, "bbbbbbbbbbbb")
-            wait_until(lambda: "could not load the new configuration" in discover.log(), what="a failed reload")
-            failure = next(line for line in discover.log().splitlines() if "could not load" in line)
-            assert "cannot bind socket" in failure and str(taken) in failure
-            assert discover.config.read_text() == served
+            wait_until(lambda: f"port {taken} cannot be bound" in discover.log(), what="the route left out")
+            assert "could not load the new configuration" not in discover.log()
+            assert f":{taken}" not in discover.config.read_text()
             assert ask(port) == "kept"
-        discover.signal(signal.SIGHUP)  # the port is free again: SIGHUP tries the same rendering again
+        discover.signal(signal.SIGHUP)  # the port is free again
         wait_until(lambda: ask(taken) == "kept", what="the route once its port is free")
 
         pids = discover.haproxy_pids()
