@@ -145,10 +145,16 @@ class Chaos:
         return f"cluster down for {TTL + 2}s"
 
     def op_dockerd_restart(self, host: Host, slot: int) -> str:
-        if host.dockerd is None:
-            return "skipped (not a private dockerd)"
-        host.dockerd.restart()
-        return f"restarted the dockerd of {host.name}"
+        """The dockerd of a host that has a private one (the test's own daemon and Podman's service are not
+        restarted): the host drawn if it has one, else the next that does."""
+        hosts = self.world.hosts
+        start = hosts.index(host)
+        chosen = next((hosts[(start + step) % len(hosts)] for step in range(len(hosts))
+                       if hosts[(start + step) % len(hosts)].dockerd is not None), None)
+        if chosen is None:
+            return "skipped (no private dockerd)"
+        chosen.dockerd.restart()
+        return f"restarted the dockerd of {chosen.name}"
 
     def op_agent_kill9(self, host: Host, slot: int) -> str:
         return self._stop_agent(host, signal.SIGKILL)
@@ -196,9 +202,14 @@ class Chaos:
         return f"{signum.name} to the agent of {host.name}"
 
     def _post(self, path: str, payload: dict) -> None:
+        """A foreign party's request; anything but a 200 with no error in it means the step did not happen."""
         reply = requests.post(f"{self.world.etcd().url}/v3/{path}", json=payload, timeout=10)
-        if reply.status_code >= 500:
-            raise EtcdRefused(f"etcd {path}: {reply.text[:200]}")
+        try:
+            failed = reply.status_code != 200 or "error" in reply.json()
+        except ValueError:
+            failed = True
+        if failed:
+            raise EtcdRefused(f"etcd {path}: {reply.status_code} {reply.text[:200]}")
 
     def _restart(self, *members: EtcdMember) -> None:
         for member in members:
