@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: run status discover test unit lint bench bench-fleet bench-discover chaos image deps venv fixtures clean
+.PHONY: run status discover test unit lint mutants bench bench-fleet bench-discover chaos image deps venv fixtures clean
 
 run: venv
 	scripts/run-local
@@ -24,6 +24,12 @@ unit: venv
 lint: venv
 	$(BIN)/ruff check agent tests bench
 	$(BIN)/lint-imports  # the layers of the house and who may import etcd3gw and docker (pyproject.toml)
+
+# mutation testing of the pure core and the layouts ([tool.mutmut] in pyproject.toml); not in CI, minutes long
+mutants: venv
+	$(BIN)/pip install -q -r requirements-mutants.txt
+	rm -rf mutants
+	$(BIN)/mutmut run; $(BIN)/mutmut results | tail -n 40
 
 deps:
 	scripts/system-deps
@@ -57,4 +63,4 @@ fixtures: deps venv
 	$(BIN)/python -m tests.support.record_fixtures
 
 clean:
-	rm -rf $(VENV) .run .pytest_cache build
+	rm -rf $(VENV) .run .pytest_cache build mutants

@@ -26,12 +26,6 @@ def split_key(root: str, key: str) -> tuple[str, str, str] | None:
     return (parts[0], parts[1], parts[2]) if len(parts) == 3 else None
 
 
-def is_port_key(root: str, key: str) -> bool:
-    """The shared `B/<service>/<n>/port` key, as opposed to a container's own `B/<service>/<n>/<container>`."""
-    parts = split_key(root, key)
-    return parts is not None and parts[2] == PORT_LEAF
-
-
 def image_service(image: str) -> str:
     """`reg.example:5000/team/web:1.2` -> `web`: the repository's last component, no tag, no digest."""
     last = image.split("@", 1)[0].rsplit("/", 1)[-1]
