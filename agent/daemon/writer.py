@@ -10,7 +10,6 @@ from collections.abc import Callable, Sequence
 
 import gevent
 import gevent.event
-import gevent.pool
 import gevent.queue
 
 from agent import metrics
