@@ -276,9 +276,10 @@ class Etcd:
     def _watch_reply(self, message: dict[str, Any]) -> WatchReply:
         if "error" in message:
             text = json.dumps(message)
-            if grpc_code(text) == UNAUTHENTICATED:
+            code = grpc_code(text)
+            if code == UNAUTHENTICATED:
                 self._token = None  # the next request authenticates again
-            elif grpc_code(text) == UNAVAILABLE:  # "no leader": a member cut off from the quorum
+            elif code == UNAVAILABLE:  # "no leader": a member cut off from the quorum
                 self._next_endpoint()
             log.debug("watch answered with an error: %s", text)
             return WatchReply(0, canceled=True)

@@ -22,13 +22,13 @@ MAX_CONNECTIONS = 64
 REQUEST_DEADLINE = 10.0  # seconds; a scrape of /metrics takes milliseconds
 
 Status = Callable[[], dict[str, float]]
+Render = Callable[[dict[str, float]], str]
 
 
 class BoundedServer(WSGIServer):
     def handle(self, sock: object, address: tuple[str, int]) -> None:
         with gevent.Timeout(REQUEST_DEADLINE, False):  # the handler closes the socket as it unwinds
             super().handle(sock, address)
-Render = Callable[[dict[str, float]], str]
 
 
 class HttpEndpoint:
