@@ -47,7 +47,6 @@ class HostState:
     def __init__(self, layouts: Sequence[Layout], marker: Marker, marker_key: str, records: bool,
                  flaps: FlapGuard | None = None) -> None:
         self.layouts = layouts
-        self.marker = marker
         self.marker_key = marker_key
         self._records = records  # TTL 0: the marker records the keys no host index finds again
         self.desired = DesiredState()

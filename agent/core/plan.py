@@ -79,7 +79,7 @@ def transaction_chains(plans: Iterable[Plan], max_ops: int = MAX_TXN_OPS,
     linked = False  # whether `current` continues a plan begun in the chain's previous transaction
 
     def flush() -> None:
-        if linked and chains:
+        if linked:  # set only after a flush, so the chain it continues exists
             chains[-1].append(tuple(current))
         else:
             chains.append([tuple(current)])

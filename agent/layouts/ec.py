@@ -36,8 +36,10 @@ class EcKey:
 
 def parse_key(root: str, key: str) -> EcKey | None:
     """The key's place in the ec layout; None when it has none (outside the root, or too short)."""
-    parts = key[len(root) + 1:].split("/") if key.startswith(root + "/") else []
-    head = parts[0] if parts else ""
+    if not key.startswith(root + "/"):
+        return None
+    parts = key[len(root) + 1:].split("/")
+    head = parts[0]
     if head == AGENTS:
         return EcKey(AGENTS, parts[1]) if len(parts) == 2 else None
     if head == HOSTS:

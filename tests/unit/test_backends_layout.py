@@ -2,7 +2,8 @@
 
 import pytest
 
-from agent.layouts.backends import BackendsLayout, image_service
+from agent.layouts import INDEX, OWN
+from agent.layouts.backends import BackendsLayout, image_service, published_ports, split_key
 from tests.unit.fixtures import inspect
 
 B, HOST_IP = "/backends", "10.1.2.3"
@@ -71,7 +72,7 @@ def test_port_keys_are_shared_and_indexed_after_container_keys():
     layout = BackendsLayout(B, HOST_IP)
     keys = list(layout.container_keys(inspect("three_ports")))
     assert [layout.shared(key) for key in keys] == [False] * 3 + [True] * 3
-    assert [layout.rank(key) for key in keys] == sorted(layout.rank(key) for key in keys)
+    assert [layout.rank(key) for key in keys] == [OWN] * 3 + [INDEX] * 3
 
 
 def test_owned_finds_this_hosts_containers_but_never_shared_keys():
@@ -81,3 +82,69 @@ def test_owned_finds_this_hosts_containers_but_never_shared_keys():
     others = {f"{B}/web/1/{'f' * 12}": "10.9.9.9:1"}
     owned = layout.owned({**mine, **others}, container_ids=[data["Id"]])
     assert owned == {key for key in mine if not key.endswith("/port")}
+
+
+def published(ports: dict, **config) -> dict:
+    data = inspect("bound_address")
+    data["NetworkSettings"]["Ports"] = ports
+    data["Config"].update(config)
+    return data
+
+
+def test_split_key_gives_service_number_and_leaf():
+    assert split_key(B, f"{B}/web/2/port") == ("web", "2", "port")
+    assert split_key(B, f"{B}/web%2Fapi/1/0904fad751bb") == ("web%2Fapi", "1", "0904fad751bb")
+
+
+def test_split_key_ignores_keys_of_another_root_of_the_same_length():
+    assert split_key(B, "/registry/hosts/h1/web") is None  # "/registry" is as long as "/backends"
+    assert split_key(B, f"{B}/web/1") is None
+
+
+@pytest.mark.parametrize(("image", "service"), [
+    ("web:1.2:rc1", "web"),  # the tag starts at the first ":"
+    ("team/web@sha256:" + "a" * 64 + "@x", "web"),  # the digest starts at the first "@"
+])
+def test_image_service_cuts_at_the_first_tag_or_digest_mark(image, service):
+    assert image_service(image) == service
+
+
+def test_port_without_protocol_is_tcp():
+    binding = {"HostIp": "0.0.0.0", "HostPort": "18000"}
+    assert published_ports(published({"8000": [binding], "8001/UDP": [binding]})) == [
+        (8000, "tcp", binding), (8001, "udp", binding)]
+
+
+def test_same_port_over_tcp_and_udp_numbered_tcp_first():
+    data = published({"53/udp": [{"HostIp": "0.0.0.0", "HostPort": "5353"}],
+                      "53/tcp": [{"HostIp": "0.0.0.0", "HostPort": "5354"}]})
+    keys = BackendsLayout(B, HOST_IP).container_keys(data)
+    short = data["Id"][:12]
+    assert keys == {f"{B}/busybox/1/{short}": "10.1.2.3:5354", f"{B}/busybox/2/{short}": "10.1.2.3:5353",
+                    f"{B}/busybox/1/port": "53", f"{B}/busybox/2/port": "53"}
+
+
+def test_one_port_named_twice_keeps_inspect_order():
+    first, second = {"HostIp": "0.0.0.0", "HostPort": "1"}, {"HostIp": "0.0.0.0", "HostPort": "2"}
+    assert published_ports(published({"80/tcp": [first], "80/TCP": [second]})) == [
+        (80, "tcp", first), (80, "tcp", second)]
+
+
+@pytest.mark.parametrize("config", [{"Image": ""}, {"Image": None}])
+def test_service_is_the_container_name_without_an_image(config):
+    data = published({"9090/tcp": [{"HostIp": "", "HostPort": "19090"}]}, **config)
+    keys = BackendsLayout(B, HOST_IP).container_keys(data)
+    assert keys == {f"{B}/bound_address/1/{data['Id'][:12]}": "10.1.2.3:19090", f"{B}/bound_address/1/port": "9090"}
+
+
+@pytest.mark.parametrize("binding", [{"HostIp": "0.0.0.0", "HostPort": ""}, None])
+def test_binding_without_host_port_is_written_as_reported_empty(binding):
+    data = published({"9090/tcp": [binding]})
+    keys = BackendsLayout(B, HOST_IP).container_keys(data)
+    assert keys[f"{B}/busybox/1/{data['Id'][:12]}"] == "10.1.2.3:"
+
+
+def test_more_to_read_names_the_group_of_each_unwanted_port_key():
+    layout = BackendsLayout(B, HOST_IP)
+    found = {f"{B}/web/1/port": "53", f"{B}/web/2/port": "80", f"{B}/web/2/{'f' * 12}": "10.9.9.9:1"}
+    assert layout.more_to_read(found, wanted={f"{B}/web/2/port"}, container_ids=[]) == (set(), {f"{B}/web/1/"})

@@ -48,3 +48,30 @@ def test_out_of_step_until_in_step():
     assert schedule.retry_due()
     schedule.in_step()
     assert not schedule.out_of_step and not schedule.retry_due()
+
+
+def test_an_asked_resync_comes_after_its_delay_even_with_periodic_ones_off():
+    clock = Clock()
+    schedule = Schedule(0, clock)
+    schedule.resync_in(5)
+    assert not schedule.resync_due() and schedule.wait_time() == 5
+    clock.now += 5
+    assert schedule.resync_due()
+    schedule.resynced()
+    assert not schedule.resync_due() and schedule.wait_time() is None
+    clock.now += 1000
+    assert not schedule.resync_due()
+
+
+def test_an_asked_resync_never_postpones_a_sooner_periodic_one():
+    clock = Clock()
+    schedule = Schedule(60, clock)
+    schedule.resynced()
+    schedule.resync_in(100)
+    assert schedule.wait_time() == 60
+    schedule.resync_in(10)
+    assert schedule.wait_time() == 10
+    clock.now += 10
+    assert schedule.resync_due()
+    schedule.resynced()
+    assert schedule.wait_time() == 60
