@@ -1,17 +1,20 @@
 """What this host wants in etcd, grouped by container (and the agent marker), with shared keys counted.
 
 A key two containers want (`B/<service>/<n>/port` of two containers of one service) carries the value of the
-group that wanted it last (SPEC §4: the last writer wins); a group that keeps wanting a key keeps its place."""
+group that wanted it last (SPEC §4: the last writer wins), or, for the keys `first_wins` names (a traefik
+router two containers define, SPEC §7), of the group that wanted it first; a group that keeps wanting a key
+keeps its place."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 
 MARKER_GROUP = ""  # the group of the agent marker; container groups are container ids
 
 
 class DesiredState:
-    def __init__(self) -> None:
+    def __init__(self, first_wins: Callable[[str], bool] = lambda key: False) -> None:
+        self._first_wins = first_wins
         self._groups: dict[str, dict[str, str]] = {}
         self._owners: dict[str, dict[str, None]] = {}  # key -> the groups wanting it, in the order they came
 
@@ -49,12 +52,13 @@ class DesiredState:
             self.replace(name, keys)
 
     def values(self, keys: Iterable[str]) -> dict[str, str]:
-        """The desired value of each of `keys` that any group wants (the last group to want it wins)."""
+        """The desired value of each of `keys` that any group wants (its owner's)."""
         return {key: self._groups[self.owner(key)][key] for key in keys if key in self._owners}
 
     def owner(self, key: str) -> str:
-        """The group whose value a shared key carries: the last to want it."""
-        return next(reversed(self._owners[key]))
+        """The group whose value a shared key carries: the last to want it, or the first for `first_wins` keys."""
+        owners = self._owners[key]
+        return next(iter(owners)) if self._first_wins(key) else next(reversed(owners))
 
     def disputed(self, keys: Iterable[str]) -> dict[str, dict[str, str]]:
         """Of `keys`, those that groups want with different values: each group's value, in the order they came."""

@@ -49,7 +49,7 @@ class HostState:
         self.layouts = layouts
         self.marker_key = marker_key
         self._records = records  # TTL 0: the marker records the keys no host index finds again
-        self.desired = DesiredState()
+        self.desired = DesiredState(self._first_wins)
         self.written: dict[str, str] = {}
         self.revisions: dict[str, int] = {}  # the revision of our last put or delete of each key
         self.revision = 0  # the latest revision read or written at
@@ -235,6 +235,10 @@ class HostState:
     def shared(self, key: str) -> bool:
         layout = self._layout_of(key)
         return bool(layout and layout.shared(key))
+
+    def _first_wins(self, key: str) -> bool:
+        layout = self._layout_of(key)
+        return bool(layout and layout.first_wins and layout.shared(key))
 
     def _recorded(self, key: str) -> bool:
         layout = self._layout_of(key)

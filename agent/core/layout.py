@@ -14,9 +14,13 @@ OWN, INDEX = 0, 1  # ranks: a container's own keys are written before its index 
 class Layout(Protocol):
     name: str
     root: str
+    first_wins: bool  # a shared key two containers want differently: the first registered keeps it (else the last)
 
     def container_keys(self, inspect: Inspect) -> dict[str, str]:
         """Every key this layout writes for one registrable container, own keys first."""
+
+    def notes(self, inspect: Inspect) -> list[str]:
+        """What of the container this layout left out and why (a label it cannot write), for one warning each."""
 
     def rank(self, key: str) -> int:
         """OWN or INDEX: decides write order inside a change."""

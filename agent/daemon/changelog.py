@@ -4,7 +4,7 @@ the registration counters that go with it."""
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 from agent import metrics
 from agent.core.desired import MARKER_GROUP
@@ -18,6 +18,7 @@ class ChangeLog:
         self.names: dict[str, str] = {}  # container id -> `name (short id)`, of the containers Docker runs
         self._conflicts_warned: set[str] = set()
         self._disputes_warned: set[str] = set()
+        self._left_out_warned: dict[str, set[str]] = {}  # container id -> the notes said of it
 
     def name(self, group: str) -> str:
         return "agent marker" if group == MARKER_GROUP else self.names.get(group, group[:12])
@@ -32,22 +33,31 @@ class ChangeLog:
             verb = "removed"
             metrics.REMOVALS.labels("ok").inc()
             self.names.pop(item.group, None)
+            self._left_out_warned.pop(item.group, None)
         else:
             verb = "updated" if item.existed else "registered"
             metrics.REGISTRATIONS.labels("ok").inc()
         log.info("%s %s (%s): %d puts, %d deletes", verb, name, why, len(plan.puts), len(plan.deletes))
 
-    def disputes(self, disputed: Mapping[str, Mapping[str, str]]) -> None:
+    def left_out(self, cid: str, name: str, notes: list[str]) -> None:
+        """What the layouts left out of one container (a label, a key over etcd's limit): each said once while
+        the container runs."""
+        said = self._left_out_warned.setdefault(cid, set())
+        for note in notes:
+            if note not in said:
+                said.add(note)
+                log.warning("%s: %s", name, note)
+
+    def disputes(self, disputed: Mapping[str, Mapping[str, str]], owner: Callable[[str], str]) -> None:
         """Keys this host's own containers want with different values (each group's value, in the order they
-        came): the last started wins (SPEC §4's last writer); each key said once."""
+        came), and the group whose value is written (`owner`); each key said once."""
         for key, wanting in disputed.items():
             if key in self._disputes_warned:
                 continue
             self._disputes_warned.add(key)
             said = ", ".join(f"{self.name(group)}: {value!r}" for group, value in wanting.items())
-            log.warning("%s is wanted differently by containers of this host (%s); the last started wins, %s: "
-                        "containers of one service should publish the same ports", key, said,
-                        self.name(next(reversed(wanting))))
+            log.warning("%s is wanted differently by containers of this host (%s); %s keeps it: containers should "
+                        "define it alike", key, said, self.name(owner(key)))
 
     def comparison(self, comparison: Comparison) -> None:
         """What a full comparison left alone: keys someone keeps changing, shared keys another host holds

@@ -110,7 +110,7 @@ class Writer:
         if inspect:
             self._changelog.names[cid] = describe(inspect)
         affected = self.state.want_container(cid, keys)
-        self._changelog.disputes(self.state.desired.disputed(affected))
+        self._changelog.disputes(self.state.desired.disputed(affected), self.state.desired.owner)
         if self._schedule.out_of_step:
             return
         try:
@@ -231,9 +231,8 @@ class Writer:
 
     # -- work --------------------------------------------------------------------------------------
     def _container_keys(self, inspect: Inspect) -> dict[str, str]:
-        keys, too_big = keys_of(inspect, self.state.layouts)
-        for key in too_big:
-            log.warning("%s: skipping %s, it is over etcd's request limit", describe(inspect), key)
+        keys, notes = keys_of(inspect, self.state.layouts)
+        self._changelog.left_out(container_id(inspect), describe(inspect), notes)
         return keys
 
     def _read_docker(self) -> bool:
@@ -254,7 +253,7 @@ class Writer:
             self._schedule.resync_in(self._reread.next_delay())
         else:
             self._reread.reset()
-        self._changelog.disputes(self.state.desired.disputed(self.state.desired.keys()))
+        self._changelog.disputes(self.state.desired.disputed(self.state.desired.keys()), self.state.desired.owner)
         return True
 
     def _reconcile(self, reason: str, replaced: int = 0) -> bool:

@@ -37,15 +37,16 @@ class LayoutKind:
 
 
 def keys_of(inspect: Inspect, layouts: Sequence[Layout]) -> tuple[dict[str, str], list[str]]:
-    """Every key of one container in every layout (none when it is not to be registered), and the keys
-    left out because a single one is over etcd's request limit."""
+    """Every key of one container in every layout (none when it is not to be registered), and a note on each
+    thing left out: what a layout could not write, a key over etcd's request limit."""
     if not is_registrable(inspect):
         return {}, []
     keys: dict[str, str] = {}
+    notes: list[str] = []
     for layout in layouts:
         keys.update(layout.container_keys(inspect))
-    too_big = [key for key, value in keys.items() if not fits_one_request(key, value)]
-    for key in too_big:
+        notes.extend(layout.notes(inspect))
+    for key in [key for key, value in keys.items() if not fits_one_request(key, value)]:
         del keys[key]
-    return keys, too_big
-
+        notes.append(f"skipping {key}, it is over etcd's request limit")
+    return keys, notes

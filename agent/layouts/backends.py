@@ -49,6 +49,7 @@ def address(host_ip: str, port: str) -> str:
 
 class BackendsLayout:
     name = "backends"
+    first_wins = False  # SPEC §4: the last writer of `port` wins
 
     def __init__(self, root: str, host_ip: str) -> None:
         self.root = root
@@ -71,6 +72,9 @@ class BackendsLayout:
                                              str(binding.get("HostPort") or ""))
             index[f"{base}/{PORT_LEAF}"] = str(port)
         return {**own, **index}
+
+    def notes(self, inspect: Inspect) -> list[str]:
+        return []
 
     def rank(self, key: str) -> int:
         return INDEX if self.shared(key) else OWN
@@ -102,14 +106,14 @@ class BackendsLayout:
 
 def check_host_ip(values: Values) -> None:
     if not values["host_ip"]:
-        raise ConfigError("EC_REGISTRATOR_HOST_IP: expected the address the backends layout publishes for ports "
-                          "bound to all interfaces, e.g. 10.0.0.5 (alias HOST_IP)")
+        raise ConfigError("EC_REGISTRATOR_HOST_IP: expected the address the backends and traefik layouts publish "
+                          "for ports bound to all interfaces, e.g. 10.0.0.5 (alias HOST_IP)")
 
 
 BACKENDS_DIR = Setting("backends_dir", "--backends-dir", "EC_REGISTRATOR_BACKENDS_DIR", "backends",
                        "root of the backends layout", partial(root_dir, "EC_REGISTRATOR_BACKENDS_DIR"))
-HOST_IP = Setting("host_ip", "--host-ip", "EC_REGISTRATOR_HOST_IP", None, "address published in the backends layout",
-                  optional, ("HOST_IP",))
+HOST_IP = Setting("host_ip", "--host-ip", "EC_REGISTRATOR_HOST_IP", None,
+                  "address published in the backends and traefik layouts", optional, ("HOST_IP",))
 
 LAYOUT = LayoutKind(
     name="backends",

@@ -79,6 +79,7 @@ def port_keys(base: str, inspect: Inspect) -> dict[str, str]:
 
 class EcLayout:
     name = "ec"
+    first_wins = False
 
     def __init__(self, root: str, host: str) -> None:
         self.root = root
@@ -108,6 +109,9 @@ class EcLayout:
         for label, value in container_labels.items():
             keys[f"{self.root}/{LABELS}/{escape_segment(label)}/{cid}"] = str(value)
         return keys
+
+    def notes(self, inspect: Inspect) -> list[str]:
+        return []
 
     def rank(self, key: str) -> int:
         return OWN if key.startswith(self._containers) else INDEX

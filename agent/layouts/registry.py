@@ -6,9 +6,9 @@ the nested-roots check (which names the later layout's root variable).
 
 from __future__ import annotations
 
-from agent.layouts import Layout, LayoutKind, Values, backends, ec
+from agent.layouts import Layout, LayoutKind, Values, backends, ec, traefik
 
-LAYOUTS: tuple[LayoutKind, ...] = (ec.LAYOUT, backends.LAYOUT)
+LAYOUTS: tuple[LayoutKind, ...] = (ec.LAYOUT, backends.LAYOUT, traefik.LAYOUT)
 
 
 def build_layouts(values: Values, host: str) -> list[Layout]:

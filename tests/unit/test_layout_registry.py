@@ -13,6 +13,7 @@ from agent.layouts import LayoutKind, registry
 from agent.layouts.backends import BackendsLayout
 from agent.layouts.ec import EcLayout
 from agent.layouts.registry import build_layouts
+from agent.layouts.traefik_rule import DEFAULT_RULE, parse_rule
 from agent.settings import ConfigError, Setting, optional, root_dir
 from tests.support.agents import REPO
 
@@ -21,7 +22,7 @@ BACKENDS = {"EC_REGISTRATOR_LAYOUTS": "ec,backends", "EC_REGISTRATOR_HOST_IP": "
 
 def test_registry_is_consistent():
     names = [kind.name for kind in registry.LAYOUTS]
-    assert names == ["ec", "backends"] and len(set(names)) == len(names)
+    assert names == ["ec", "backends", "traefik"] and len(set(names)) == len(names)
     settings = all_settings()
     spellings = [spelling for setting in settings for spelling in (setting.env, setting.flag, *setting.aliases)]
     assert len(spellings) == len(set(spellings))
@@ -32,7 +33,9 @@ def test_registry_is_consistent():
 
 def test_layout_settings_stay_readable_as_before():
     config = load([], BACKENDS)
-    assert config.layout_settings == {"backends_dir": "/backends", "host_ip": "10.0.0.5"}
+    assert config.layout_settings == {"backends_dir": "/backends", "host_ip": "10.0.0.5", "traefik_root": "traefik",
+                                      "traefik_exposed_by_default": False,
+                                      "traefik_default_rule": parse_rule("rule", DEFAULT_RULE)}
     values = config.setting_values()
     assert (values["etcd_dir"], values["backends_dir"], values["host_ip"]) == ("/registry", "/backends", "10.0.0.5")
     with pytest.raises(AttributeError, match="no attribute 'nope'"):
@@ -51,8 +54,8 @@ def test_build_layouts_in_the_order_configured():
 def test_backends_checks_keep_their_messages():
     with pytest.raises(ConfigError) as error:
         load([], {"EC_REGISTRATOR_LAYOUTS": "backends"})
-    assert str(error.value) == ("EC_REGISTRATOR_HOST_IP: expected the address the backends layout publishes for "
-                                "ports bound to all interfaces, e.g. 10.0.0.5 (alias HOST_IP)")
+    assert str(error.value) == ("EC_REGISTRATOR_HOST_IP: expected the address the backends and traefik layouts "
+                                "publish for ports bound to all interfaces, e.g. 10.0.0.5 (alias HOST_IP)")
     for order in ("ec,backends", "backends,ec"):  # the backends root is named whatever the order
         with pytest.raises(ConfigError) as error:
             load([], {**BACKENDS, "EC_REGISTRATOR_LAYOUTS": order, "EC_REGISTRATOR_ETCD_DIR": "b/ec",
@@ -91,13 +94,13 @@ FLAT = LayoutKind(
 
 
 @pytest.fixture
-def third_layout(monkeypatch):
-    """A third layout, added the documented way: its LAYOUT and one more entry in the registry."""
+def another_layout(monkeypatch):
+    """Another layout, added the documented way: its LAYOUT and one more entry in the registry."""
     monkeypatch.setattr(registry, "LAYOUTS", (*registry.LAYOUTS, FLAT))
 
 
-@pytest.mark.usefixtures("third_layout")
-def test_a_third_layout_needs_only_its_module_and_a_registry_entry():
+@pytest.mark.usefixtures("another_layout")
+def test_a_another_layout_needs_only_its_module_and_a_registry_entry():
     env = {"EC_REGISTRATOR_LAYOUTS": "flat,ec", "EC_REGISTRATOR_FLAT_MODE": "m"}
     config = load([], env)
     layout_settings = config.layout_settings
@@ -111,14 +114,16 @@ def test_a_third_layout_needs_only_its_module_and_a_registry_entry():
     assert load([], {**env, "FLAT_DIR": "alias"}).layout_settings["flat_dir"] == "/alias"
     help_text = " ".join(build_parser().format_help().split())
     assert "--flat-dir VALUE root of the flat layout [env EC_REGISTRATOR_FLAT_DIR, FLAT_DIR; default flat]" in help_text
-    assert "comma list of layouts: ec, backends, flat" in help_text
+    assert "comma list of layouts: ec, backends, traefik, flat" in help_text
     assert {setting.name for setting in all_settings()} == {setting.name for setting in SETTINGS} | \
-        {"backends_dir", "host_ip", "flat_dir", "flat_mode"}
+        {"backends_dir", "host_ip", "traefik_root", "traefik_exposed_by_default", "traefik_default_rule", "flat_dir",
+         "flat_mode"}
 
 
-@pytest.mark.usefixtures("third_layout")
-def test_a_third_layouts_checks_run_when_it_is_enabled():
-    with pytest.raises(ConfigError, match="^EC_REGISTRATOR_LAYOUTS: expected a comma list of ec, backends, flat,"):
+@pytest.mark.usefixtures("another_layout")
+def test_another_layouts_checks_run_when_it_is_enabled():
+    expected = "^EC_REGISTRATOR_LAYOUTS: expected a comma list of ec, backends, traefik, flat,"
+    with pytest.raises(ConfigError, match=expected):
         load([], {"EC_REGISTRATOR_LAYOUTS": "zoo"})
     with pytest.raises(ConfigError, match="^EC_REGISTRATOR_FLAT_MODE: expected a mode"):
         load([], {"EC_REGISTRATOR_LAYOUTS": "flat"})

