@@ -18,6 +18,8 @@ from agent.daemon.writer import Writer
 from agent.layouts import keys_of
 from agent.layouts.backends import BackendsLayout
 from agent.layouts.ec import EcLayout
+from agent.layouts.traefik import TraefikLayout
+from agent.layouts.traefik_rule import DEFAULT_RULE, parse_rule
 from agent.retry import Policy
 from tests.fakes.docker import FakeDocker, container
 from tests.fakes.etcd import FakeEtcd
@@ -75,7 +77,8 @@ class Host:
         self.etcd = etcd or FakeEtcd()
         self.docker = docker or FakeDocker(*RUNNING_FIXTURES, *NOT_REGISTRABLE)
         self.host = host
-        makers = {"ec": lambda: EcLayout(P, host), "backends": lambda: BackendsLayout(B, host_ip)}
+        makers = {"ec": lambda: EcLayout(P, host), "backends": lambda: BackendsLayout(B, host_ip),
+                  "traefik": lambda: TraefikLayout("traefik", host_ip, True, parse_rule("rule", DEFAULT_RULE))}
         self.layouts = [makers[name]() for name in layouts]
         self.lease = lease or HostLease(self.etcd, ttl, clock=self.etcd.clock)
         if ttl and lease is None:
@@ -891,6 +894,31 @@ def test_two_containers_of_one_service_with_other_ports_the_last_started_wins_wi
     host.docker.stop(later["Id"])
     host.event(later["Id"], "die")  # gone: the one started last before it wins again
     assert host.etcd.value(port_key) == "9090"
+
+
+def test_two_containers_defining_one_traefik_router_differently_the_first_started_keeps_it(caplog):
+    """SPEC §7: equal definitions are one; defined differently, the first registered keeps it, one warning."""
+    early, late = (api_container(cid, 8080, started) for cid, started in
+                   (("f" * 64, "2026-12-01T10:00:00.000000001Z"), ("a" * 64, "2026-12-01T11:00:00.000000001Z")))
+    for data, host_name in ((early, "early.test"), (late, "late.test")):
+        data["Config"]["Labels"] = {"traefik.http.routers.api.rule": f"Host(`{host_name}`)",
+                                    "traefik.http.services.api.loadbalancer.server.port": "8080"}
+    docker = FakeDocker()
+    docker.add(early)
+    docker.add(late)
+    host = Host(docker=docker, layouts=("traefik",))
+    with caplog.at_level("WARNING"):
+        host.sync()
+        host.writer.handle_resync(Resync("periodic"))
+    rule = "traefik/http/routers/api/rule"
+    assert host.etcd.value(rule) == "Host(`early.test`)"
+    said = [record.getMessage() for record in caplog.records if rule in record.getMessage()]
+    assert len(said) == 1 and "api-8080 (ffffffffffff) keeps it" in said[0]
+    servers = {key for key in host.etcd.under("traefik/") if "/servers/" in key}
+    assert servers == {f"traefik/http/services/api/loadbalancer/servers/{cid[:12]}/url" for cid in ("f" * 64, "a" * 64)}
+    host.docker.stop(early["Id"])
+    host.event(early["Id"], "die")  # gone: the other definition is the only one left
+    assert host.etcd.value(rule) == "Host(`late.test`)"
 
 
 def test_a_change_by_someone_else_during_the_first_comparison_is_healed():
