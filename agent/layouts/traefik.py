@@ -34,9 +34,20 @@ class Translation:
 def service_name(inspect: Inspect) -> str:
     """Traefik's name for a container's default service: compose `service-project`, else the container name."""
     found = labels(inspect)
+    name = ""
     if found.get(COMPOSE_SERVICE) and found.get(COMPOSE_PROJECT):
-        return normalize(f"{found[COMPOSE_SERVICE]}_{found[COMPOSE_PROJECT]}")
-    return normalize(container_name(inspect))
+        name = normalize(f"{found[COMPOSE_SERVICE]}_{found[COMPOSE_PROJECT]}")
+    return name or normalize(container_name(inspect)) or container_id(inspect)[:SHORT_ID]
+
+
+def _given(paths: dict[tuple[str, ...], str], name: str) -> bool:
+    """Whether a router sets `name` (rule, service) to something; an empty value is dropped, as Traefik treats it
+    as unset."""
+    for path in [path for path in paths if path[0].lower() == name and len(path) == 1]:
+        if paths[path]:
+            return True
+        del paths[path]
+    return False
 
 
 def port_bindings(inspect: Inspect, proto: str) -> dict[int, Mapping[str, str] | None]:
@@ -65,7 +76,7 @@ class TraefikLayout:
         value = labels(inspect).get("traefik.enable")
         if value is None:
             return self.exposed_by_default
-        return GO_BOOLS.get(value.strip().lower(), False)
+        return GO_BOOLS.get(value, False)
 
     def translate(self, inspect: Inspect) -> Translation:
         if not self.enabled(inspect):
@@ -75,10 +86,10 @@ class TraefikLayout:
         tcp, udp, http = (read.protocols[proto] for proto in ("tcp", "udp", "http"))
         default = service_name(inspect)
         for proto, definitions in (("tcp", tcp), ("udp", udp)):
-            if definitions:
+            if definitions.routes():
                 self._complete(proto, definitions, default, None, done)
                 self._servers(proto, definitions, inspect, done)
-        if http or not (tcp or udp):
+        if http.routes() or http.middlewares or not (tcp.routes() or udp.routes()):
             model = Model(default, container_name(inspect), labels(inspect))
             self._complete("http", http, default, model, done)
             self._servers("http", http, inspect, done)
@@ -98,13 +109,13 @@ class TraefikLayout:
         if model is not None and not definitions.routers and len(definitions.services) == 1:
             definitions.routers[default] = {}
         for router, paths in list(definitions.routers.items()):
-            if model is not None and not any(path[0].lower() == "rule" for path in paths):
+            if model is not None and not _given(paths, "rule"):
                 paths[("rule",)] = self.rule.render(model)
-            if proto == "tcp" and not any(path[0].lower() == "rule" for path in paths):
-                done.notes.append(f"tcp router {router!r} skipped: it has no rule")
+            if not _given(paths, "rule") and proto != "udp":
+                done.notes.append(f"{proto} router {router!r} skipped: its rule is empty")
                 del definitions.routers[router]
                 continue
-            if not any(path[0].lower() == "service" for path in paths):
+            if not _given(paths, "service"):
                 if len(definitions.services) != 1:
                     done.notes.append(f"{proto} router {router!r} skipped: it names no service and the container "
                                       f"defines {len(definitions.services)}")

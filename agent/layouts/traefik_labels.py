@@ -16,11 +16,16 @@ PREFIX = "traefik."
 PROTOCOLS = ("http", "tcp", "udp")
 KINDS = ("routers", "services", "middlewares")
 SERVER = "loadbalancer.server."
-SERVER_CHOICES = ("port", "scheme", "url")  # label-only: they decide the server, never written as keys
-GO_BOOLS = {"1": True, "t": True, "true": True, "0": False, "f": False, "false": False}  # strconv.ParseBool
+SERVER_CHOICES = {"http": ("port", "scheme", "url"), "tcp": ("port",), "udp": ("port",)}  # label-only: they
+# decide the server and are never written as keys
+GO_BOOLS = {**dict.fromkeys(("1", "t", "T", "TRUE", "true", "True"), True),
+            **dict.fromkeys(("0", "f", "F", "FALSE", "false", "False"), False)}  # Go's strconv.ParseBool, exactly
+MAX_DURATION_NS = 2**63 - 1  # Go's time.Duration
+UNIT_NS = {"ns": 1, "us": 10**3, "µs": 10**3, "μs": 10**3, "ms": 10**6, "s": 10**9, "m": 60 * 10**9, "h": 3600 * 10**9}
 
 _INT = re.compile(r"[+-]?[0-9]{1,18}")
-_DURATION = re.compile(r"[+-]?(?:(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:ns|us|µs|μs|ms|s|m|h))+|[+-]?[0-9]{1,18}")
+_DURATION = re.compile(r"[+-]?(?:(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:ns|us|µs|μs|ms|s|m|h))+")
+_DURATION_PART = re.compile(r"([0-9]*\.?[0-9]*)(ns|us|µs|μs|ms|s|m|h)")
 _SEGMENT = r"[^.\[\]/\x00-\x1f\x7f-\x9f@]+"
 
 
@@ -51,12 +56,22 @@ def values_of(kind_type: str, value: str) -> list[tuple[tuple[str, ...], str]] |
         items = [item.strip() for item in value.split(",") if item.strip()]
         return [((str(number),), item) for number, item in enumerate(items)] or None
     if kind_type == BOOL:
-        return [((), text)] if text.lower() in GO_BOOLS else None
+        return [((), value)] if value in GO_BOOLS else None
     if kind_type == INT:
         return [((), text)] if text.isascii() and _INT.fullmatch(text) else None
     if kind_type == DURATION:
-        return [((), text)] if _DURATION.fullmatch(text) else None
+        return [((), text)] if is_duration(text) else None
     return [((), value)]
+
+
+def is_duration(text: str) -> bool:
+    """What Traefik's duration type takes: whole seconds, or a Go duration (`1m30s`) within Go's range."""
+    if text.isascii() and _INT.fullmatch(text):
+        return abs(int(text)) * UNIT_NS["s"] <= MAX_DURATION_NS
+    if not _DURATION.fullmatch(text):
+        return False
+    total = sum(float(number) * UNIT_NS[unit] for number, unit in _DURATION_PART.findall(text.lstrip("+-")))
+    return total <= MAX_DURATION_NS
 
 
 def key_path(path: str) -> tuple[str, ...]:
@@ -77,8 +92,9 @@ class Definitions:
     def of(self, kind: str) -> dict[str, dict[tuple[str, ...], str]]:
         return {"routers": self.routers, "services": self.services, "middlewares": self.middlewares}[kind]
 
-    def __bool__(self) -> bool:
-        return bool(self.routers or self.services or self.middlewares)
+    def routes(self) -> bool:
+        """Whether routers or services are defined (middlewares alone do not make a container tcp or udp)."""
+        return bool(self.routers or self.services)
 
 
 @dataclass
@@ -114,7 +130,7 @@ def _read_one(found: ReadLabels, label: str, parts: list[str], value: str) -> No
         return
     definitions = found.protocols[proto]
     lowered = path.lower()
-    if kind == "services" and lowered.startswith(SERVER) and lowered[len(SERVER):] in SERVER_CHOICES:
+    if kind == "services" and lowered.startswith(SERVER) and lowered[len(SERVER):] in SERVER_CHOICES[proto]:
         definitions.services.setdefault(name, {})
         definitions.server_choices.setdefault(name, {})[lowered[len(SERVER):]] = value.strip()
         return

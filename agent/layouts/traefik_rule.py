@@ -15,7 +15,7 @@ from agent.settings import ConfigError
 
 DEFAULT_RULE = "Host(`{{ normalize .Name }}`)"
 
-_ACTION = re.compile(r"\{\{-?\s*(.*?)\s*-?\}\}", re.DOTALL)
+_ACTION = re.compile(r"\{\{(- )?\s*(.*?)\s*( -)?\}\}", re.DOTALL)
 _INDEX = re.compile(r'index\s+\.Labels\s+"((?:[^"\\]|\\.)*)"')
 
 
@@ -46,7 +46,7 @@ def _argument(text: str) -> tuple[str, str]:
         return "container", ""
     match = _INDEX.fullmatch(text)
     if match:
-        return "label", match.group(1).encode().decode("unicode_escape")
+        return "label", re.sub(r"\\(.)", r"\1", match.group(1))
     raise ValueError(text)
 
 
@@ -81,13 +81,16 @@ def parse_rule(name: str, text: str) -> RuleTemplate:
     parts: list[str | Action] = []
     end = 0
     for match in _ACTION.finditer(text):
-        parts.append(text[end:match.start()])
+        before = text[end:match.start()]
+        parts.append(before.rstrip() if match.group(1) else before)  # `{{- ` trims the space before it, as in Go
         try:
-            parts.append(_action(match.group(1)))
+            parts.append(_action(match.group(2)))
         except ValueError:
             raise ConfigError(f"{name}: expected a rule whose {{{{ }}}} use .Name, .ContainerName, index .Labels \"k\" "
                               f"or normalize, got {match.group(0)!r}") from None
         end = match.end()
+        if match.group(3):  # ` -}}` trims the space after it
+            end += len(text[end:]) - len(text[end:].lstrip())
     rest = text[end:]
     if "{{" in rest or "}}" in rest or not text.strip():
         raise ConfigError(f"{name}: expected a rule such as {DEFAULT_RULE}, got {text!r}")
