@@ -8,6 +8,20 @@ tests/integration/test_traefik_fields.py writes every field through a real agent
 
 STR, INT, BOOL, DURATION, LIST = "a string", "an integer", "a boolean", "a duration (10s, 1m)", "a comma list"
 
+_ROUTER = {  # the fields http and tcp routers have alike
+    "entrypoints": LIST,
+    "middlewares": LIST,
+    "priority": INT,
+    "rule": STR,
+    "rulesyntax": STR,
+    "service": STR,
+    "tls": BOOL,
+    "tls.certresolver": STR,
+    "tls.domains[].main": STR,
+    "tls.domains[].sans": LIST,
+    "tls.options": STR,
+}
+
 FIELDS: dict[tuple[str, str], dict[str, str]] = {
     ("http", "middlewares"): {
         "addprefix.prefix": STR,
@@ -171,21 +185,11 @@ FIELDS: dict[tuple[str, str], dict[str, str]] = {
         "stripprefixregex.regex": LIST,
     },
     ("http", "routers"): {
-        "entrypoints": LIST,
-        "middlewares": LIST,
+        **_ROUTER,
         "observability.accesslogs": BOOL,
         "observability.metrics": BOOL,
         "observability.traceverbosity": STR,
         "observability.tracing": BOOL,
-        "priority": INT,
-        "rule": STR,
-        "rulesyntax": STR,
-        "service": STR,
-        "tls": BOOL,
-        "tls.certresolver": STR,
-        "tls.domains[].main": STR,
-        "tls.domains[].sans": LIST,
-        "tls.options": STR,
     },
     ("http", "services"): {
         "loadbalancer.healthcheck.followredirects": BOOL,
@@ -224,17 +228,7 @@ FIELDS: dict[tuple[str, str], dict[str, str]] = {
         "ipwhitelist.sourcerange": LIST,
     },
     ("tcp", "routers"): {
-        "entrypoints": LIST,
-        "middlewares": LIST,
-        "priority": INT,
-        "rule": STR,
-        "rulesyntax": STR,
-        "service": STR,
-        "tls": BOOL,
-        "tls.certresolver": STR,
-        "tls.domains[].main": STR,
-        "tls.domains[].sans": LIST,
-        "tls.options": STR,
+        **_ROUTER,
         "tls.passthrough": BOOL,
     },
     ("tcp", "services"): {
