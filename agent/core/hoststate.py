@@ -39,6 +39,7 @@ class Comparison:
     plans: tuple[GroupPlan, ...]
     wanted: Mapping[str, str]
     held_elsewhere: Mapping[str, str]  # shared keys another host's lease holds (SPEC §4: the last writer wins)
+    holders: Mapping[str, int]  # the lease holding each of those
     conflicts: tuple[str, ...]  # of those, the keys whose value differs from ours
     fought: tuple[str, ...]  # keys someone keeps changing back: left as they are for now
 
@@ -55,6 +56,7 @@ class HostState:
         self.revision = 0  # the latest revision read or written at
         self.snapshot_revision = 0  # the last full comparison saw everything up to this revision
         self.held_elsewhere: set[str] = set()
+        self.holders: dict[str, int] = {}  # the lease of each key held elsewhere, as last read or seen
         self.broken: set[str] = set()  # keys someone else broke, repaired by the next full comparison
         self._flaps = flaps or FlapGuard()
         self.set_marker(marker)
@@ -119,7 +121,8 @@ class HostState:
         if not complete:
             actual = {key: value for key, value in actual.items() if key in wanted}
         conflicts = tuple(sorted(key for key, value in others.items() if value != wanted[key]))
-        return Comparison(tuple(self._group_plans(actual)), wanted, others, conflicts, tuple(sorted(fought)))
+        holders = {item.key: item.lease for item in stored if item.key in others}
+        return Comparison(tuple(self._group_plans(actual)), wanted, others, holders, conflicts, tuple(sorted(fought)))
 
     def _fought(self, actual: Mapping[str, object], wanted: Mapping[str, str]) -> set[str]:
         """Keys we had written that someone else changed again, too often (two writers wanting them
@@ -156,6 +159,7 @@ class HostState:
         held = comparison.held_elsewhere
         self.written = {key: value for key, value in comparison.wanted.items() if key not in held}
         self.held_elsewhere = set(held)
+        self.holders = dict(comparison.holders)
         self.revisions = {key: self.revisions[key] for key in self.written if key in self.revisions}
         self.snapshot_revision = max(self.snapshot_revision, revision)
         self.revision = max(self.revision, revision)
@@ -178,7 +182,24 @@ class HostState:
 
     def note_held(self, stored: Iterable[KeyValue], lease: int) -> None:
         """Shared keys read from etcd: those on another host's lease are that host's to keep."""
-        self.held_elsewhere.update(item.key for item in stored if self.shared(item.key) and item.lease != lease)
+        for item in stored:
+            if self.shared(item.key) and item.lease != lease:
+                self.held_elsewhere.add(item.key)
+                self.holders[item.key] = item.lease
+
+    def holder_leases(self) -> set[int]:
+        """The leases of other hosts that hold shared keys this host wants."""
+        return {self.holders[key] for key in self.held_elsewhere if key in self.holders}
+
+    def take_over(self, silent: Collection[int]) -> set[str]:
+        """The shared keys held by `silent` leases (silent past SPEC §6's take-over threshold: their host is
+        gone): no longer held elsewhere, so that a change plan of them puts them on this host's lease before
+        those leases expire, and consumers never see them deleted (SPEC §7)."""
+        keys = {key for key in self.held_elsewhere if self.holders.get(key) in silent}
+        self.held_elsewhere -= keys
+        for key in keys:
+            del self.holders[key]
+        return keys
 
     def damage(self, events: Sequence[WatchEvent], lease: int) -> set[str]:
         """Keys that watched changes by someone else broke (SPEC §6), added to `broken`; raises HostTakenOver
@@ -212,9 +233,11 @@ class HostState:
             return  # older than our own last write of it
         if held_elsewhere(event, lease):
             self.held_elsewhere.add(event.key)
+            self.holders[event.key] = event.lease
             self.written.pop(event.key, None)
         else:
             self.held_elsewhere.discard(event.key)
+            self.holders.pop(event.key, None)
 
     def _is_damage(self, event: WatchEvent, lease: int) -> bool:
         seen = max(self.snapshot_revision, self.revisions.get(event.key, 0))

@@ -39,10 +39,17 @@ class LeaseLost:
 
 
 @dataclass(frozen=True)
+class HoldersSilent:
+    """Leases of other hosts, holding shared keys this host wants, silent past the take-over threshold."""
+
+    leases: tuple[int, ...]
+
+
+@dataclass(frozen=True)
 class Shutdown:
     """SIGTERM (revoke=True): remove this host's keys. SIGINT (revoke=False): leave them, mark stopped."""
 
     revoke: bool
 
 
-Message = ContainerChanged | KeysChanged | Resync | Wipe | LeaseLost | Shutdown
+Message = ContainerChanged | KeysChanged | Resync | Wipe | LeaseLost | HoldersSilent | Shutdown

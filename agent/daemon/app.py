@@ -15,8 +15,9 @@ from agent.adapters.etcd import REQUEST_TIMEOUT, Etcd
 from agent.adapters.etcd_connection import Members
 from agent.core.hoststate import HostTakenOver
 from agent.core.marker import RUNNING, Marker, marker_key
-from agent.core.messages import LeaseLost, Message, Resync, Shutdown, Wipe
+from agent.core.messages import HoldersSilent, LeaseLost, Message, Resync, Shutdown, Wipe
 from agent.daemon.events import EventFollower
+from agent.daemon.holders import HolderWatch, round_time
 from agent.daemon.lease import Heartbeat, HostLease
 from agent.daemon.settings import Config, host_name
 from agent.daemon.watches import WatchSet, follow_nothing
@@ -43,6 +44,7 @@ class Agent(Arbiter):
         self.lease: HostLease | None = None
         self.members = Members(config.etcd_endpoints)
         self.follower: EventFollower | None = None
+        self.holder_watch: HolderWatch | None = None
 
     # -- signals -----------------------------------------------------------------------------------
     def handle_hup(self) -> None:
@@ -124,6 +126,10 @@ class Agent(Arbiter):
         self._spawn("writer", self.writer.run)
         if self.follower:
             self._spawn("events", self.follower.run)
+        if config.ttl and not config.once:  # with TTL 0 no lease holds a key, nothing expires
+            self.holder_watch = HolderWatch(self._etcd(), self.writer.state.holder_leases,
+                                            lambda leases: self.submit(HoldersSilent(leases)), round_time(config.ttl))
+            self._spawn("holders", self.holder_watch.run)
         if config.once:
             self._spawn("once", self._stop_after_first_sync)
 
@@ -161,7 +167,9 @@ class Agent(Arbiter):
         return Etcd.from_config(self.config, timeout, self.members)
 
     def _shutdown(self, revoke: bool) -> int:
-        for name in [name for name in self._greenlets if name == "startup" or name.startswith(("events", "watch"))]:
+        stopping = [name for name in self._greenlets
+                    if name in ("startup", "holders") or name.startswith(("events", "watch"))]
+        for name in stopping:
             self._kill(name)
         writer = self._greenlets.get("writer")
         if self.writer is None or writer is None or writer.ready():
@@ -182,6 +190,8 @@ class Agent(Arbiter):
     def _kill_all(self) -> None:
         if self.heartbeat:
             self.heartbeat.stop()
+        if self.holder_watch:
+            self.holder_watch.stop()
         if self.http:
             self.http.stop()
         self._kill_greenlets()

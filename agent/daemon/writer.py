@@ -19,7 +19,7 @@ from agent.adapters.etcd_errors import EtcdError, LeaseNotFound
 from agent.core.container import Inspect, container_id, describe
 from agent.core.hoststate import Comparison, GroupPlan, HostState
 from agent.core.marker import STOPPED, Marker
-from agent.core.messages import ContainerChanged, KeysChanged, LeaseLost, Message, Resync, Shutdown, Wipe
+from agent.core.messages import ContainerChanged, HoldersSilent, KeysChanged, LeaseLost, Message, Resync, Shutdown, Wipe
 from agent.core.schedule import Schedule
 from agent.daemon.applier import Applier
 from agent.daemon.changelog import ChangeLog
@@ -90,7 +90,8 @@ class Writer:
 
     def _dispatch(self, message: Message) -> None:
         handlers = {ContainerChanged: self.handle_container, KeysChanged: self.handle_keys_changed,
-                    Resync: self.handle_resync, Wipe: self.handle_wipe, LeaseLost: self.handle_lease_lost}
+                    Resync: self.handle_resync, Wipe: self.handle_wipe, LeaseLost: self.handle_lease_lost,
+                    HoldersSilent: self.handle_holders_silent}
         handlers[type(message)](message)  # type: ignore[operator]
 
     def status(self) -> dict[str, float]:
@@ -135,6 +136,16 @@ class Writer:
         metrics.WATCH_EVENTS.inc(len(message.events))
         if self.state.damage(message.events, self._lease.id) and not self._schedule.out_of_step:
             self._schedule.heal_in(spread())
+
+    def handle_holders_silent(self, message: HoldersSilent) -> None:
+        """Shared keys held by the lease of a host that is gone: put on ours before that lease expires."""
+        taken = self.state.take_over(message.leases)
+        if not taken or self._schedule.out_of_step:
+            return
+        plan, _ = self.state.change_plan(taken)
+        if plan and self._applier.apply([plan]):
+            log.info("took over %d shared keys (%s, …) from lease %s, silent past the take-over threshold",
+                     len(plan.puts), min(taken), ", ".join(f"{lease:x}" for lease in message.leases))
 
     def _heal(self) -> None:
         self._schedule.healed()

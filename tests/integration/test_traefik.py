@@ -4,6 +4,7 @@ allow-listed field decoded, hostile labels skipped, and routing to the container
 from __future__ import annotations
 
 import signal
+import threading
 import uuid
 
 import docker
@@ -112,8 +113,33 @@ def test_hostile_labels_are_skipped_and_the_rest_routes(agents, containers, etcd
         assert sum(label in line for line in skipped) == 1, label
 
 
-def test_two_hosts_serve_one_service_and_the_last_to_leave_takes_every_key(
-        agents, containers, docker_client, second_dockerd, etcd, root, traefik, traefik_root):
+class Requests:
+    """A request through Traefik every `every` seconds on a thread; every answer other than 200 counted."""
+
+    def __init__(self, traefik, host: str, every: float = 0.05) -> None:
+        self.traefik, self.host, self.every = traefik, host, every
+        self.answers: list[tuple[int, str]] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, daemon=True)
+
+    def __enter__(self) -> Requests:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join(5)
+
+    def _loop(self) -> None:
+        while not self._stop.wait(self.every):
+            self.answers.append(self.traefik.get(self.host))
+
+    def failures(self) -> list[tuple[int, str]]:
+        return [answer for answer in self.answers if answer[0] != 200]
+
+
+def shop_on_two_hosts(agents, containers, second_dockerd, etcd, root, traefik, traefik_root):
+    """Service `shop` (router `Host(shop.test)`) on host a (the test daemon) and host b (the second one)."""
     labels = {"traefik.enable": "true", "traefik.http.routers.shop.rule": "Host(`shop.test`)",
               "traefik.http.services.shop.loadbalancer.server.port": "80"}
     containers.run(command=HTTPD.format(answer="a"), ports=LOOPBACK_80, labels=labels)
@@ -127,6 +153,12 @@ def test_two_hosts_serve_one_service_and_the_last_to_leave_takes_every_key(
     second.wait_running(etcd)
     wait_until(lambda: {traefik.get("shop.test") for _ in range(6)} == {(200, "a\n"), (200, "b\n")},
                what="traefik balancing over both hosts")
+    return first, second
+
+
+def test_two_hosts_serve_one_service_and_the_last_to_leave_takes_every_key(
+        agents, containers, second_dockerd, etcd, root, traefik, traefik_root):
+    first, second = shop_on_two_hosts(agents, containers, second_dockerd, etcd, root, traefik, traefik_root)
     servers = [key for key in etcd.values(traefik_root + "/") if "/servers/" in key]
     assert len(servers) == 2
 
@@ -138,3 +170,24 @@ def test_two_hosts_serve_one_service_and_the_last_to_leave_takes_every_key(
     second.signal(signal.SIGTERM)
     assert second.wait_exit() == 0
     wait_equal(lambda: etcd.values(traefik_root + "/"), {}, what="no key of the service left")
+
+
+def test_the_router_outlives_its_killed_holder_without_a_failed_request(
+        agents, containers, second_dockerd, etcd, root, traefik, traefik_root):
+    """SPEC §7: a router other hosts still define never leaves Traefik because its holder died. The survivor
+    puts it on its own lease once the holder's lease is silent past the take-over threshold, before it expires."""
+    first, second = shop_on_two_hosts(agents, containers, second_dockerd, etcd, root, traefik, traefik_root)
+    rule = f"{traefik_root}/http/routers/shop/rule"
+    by_lease = {first.marker(etcd)["lease"]: (first, second), second.marker(etcd)["lease"]: (second, first)}
+    holder, survivor = by_lease[etcd.get(rule).lease]
+    with Requests(traefik, "shop.test") as requests:
+        wait_until(lambda: len(requests.answers) >= 10, what="requests flowing")
+        holder.process.kill()
+        holder.process.wait(5)
+        wait_until(lambda: etcd.get(holder.marker_key) is None, timeout=15, what="the killed holder's lease to expire")
+        after_expiry = len(requests.answers)
+        wait_until(lambda: len(requests.answers) >= after_expiry + 40, what="requests after the expiry")
+    assert requests.failures() == [], f"{len(requests.failures())} of {len(requests.answers)} requests failed"
+    assert etcd.get(rule).lease == survivor.marker(etcd)["lease"]
+    assert "took over 2 shared keys" in survivor.log() and "restored this host's keys" not in survivor.log()
+    assert {requests.answers[-1]} == {(200, "a\n" if survivor is first else "b\n")}

@@ -11,9 +11,10 @@ import agent.daemon.writer
 from agent.adapters.docker_engine import DockerUnavailable
 from agent.core.hoststate import HostTakenOver
 from agent.core.marker import RUNNING, STOPPED, Marker, StoredMarker, marker_key
-from agent.core.messages import ContainerChanged, KeysChanged, LeaseLost, Resync, Shutdown, Wipe
+from agent.core.messages import ContainerChanged, HoldersSilent, KeysChanged, LeaseLost, Resync, Shutdown, Wipe
 from agent.core.plan import Delete, Put
-from agent.daemon.lease import Claim, HostLease
+from agent.daemon.holders import HolderWatch
+from agent.daemon.lease import Claim, HostLease, takeover_silence
 from agent.daemon.writer import Writer
 from agent.layouts import keys_of
 from agent.layouts.backends import BackendsLayout
@@ -835,6 +836,37 @@ def test_a_shared_port_key_whose_holder_left_is_put_back_by_the_host_still_runni
     assert {key: (etcd.value(key), etcd.kvs[key].lease) for key in PORTS} == {
         key: (value, other.lease.id) for key, value in PORTS.items()}
     assert etcd.under(f"{B}/") == other.expected(B)
+
+
+def test_the_shared_keys_of_a_silent_holder_move_to_a_live_host_before_its_lease_expires(caplog):
+    """SPEC §7 (and §4's port key): a holder whose lease is silent past the take-over threshold (kill -9) is
+    gone; the host still wanting its shared keys puts them on its own lease before that lease expires, so no
+    consumer sees them deleted. A holder that is only late is left alone."""
+    first, second = two_hosts_running_web()
+    etcd = first.etcd
+    holder, other = (first, second) if etcd.kvs[f"{B}/web/1/port"].lease == first.lease.id else (second, first)
+    watch = HolderWatch(etcd, other.writer.state.holder_leases,
+                        lambda leases: other.writer.handle_holders_silent(HoldersSilent(leases)), every=1)
+    assert other.writer.state.holder_leases() == {holder.lease.id}
+    silence = takeover_silence(holder.lease.granted)
+    etcd.advance(silence - 1)
+    other.lease.refresh()
+    assert watch.check() == ()
+    assert {etcd.kvs[key].lease for key in PORTS} == {holder.lease.id}
+    revision = etcd.rev
+    etcd.advance(2)  # the holder's lease is silent past the threshold, still alive
+    other.lease.refresh()
+    assert holder.lease.id in etcd.leases
+    with caplog.at_level("INFO"):
+        assert watch.check() == (holder.lease.id,)
+    assert {key: (etcd.value(key), etcd.kvs[key].lease) for key in PORTS} == {
+        key: (value, other.lease.id) for key, value in PORTS.items()}
+    assert not [event for event in etcd.events_since(revision + 1, "/") if event.deleted]
+    assert any("took over 3 shared keys" in record.getMessage() for record in caplog.records)
+    assert other.writer.state.holder_leases() == set() and watch.check() == ()
+    etcd.advance(holder.lease.granted - silence)  # the holder's lease runs out: its own keys go, the shared stay
+    assert holder.lease.id not in etcd.leases and other.lease.id in etcd.leases
+    assert {key: etcd.value(key) for key in PORTS} == PORTS
 
 
 def test_the_names_of_removed_containers_are_forgotten():
