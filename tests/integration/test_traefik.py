@@ -4,6 +4,7 @@ allow-listed field decoded, hostile labels skipped, and routing to the container
 from __future__ import annotations
 
 import signal
+import socket
 import threading
 import uuid
 
@@ -12,6 +13,7 @@ import pytest
 
 from agent.layouts.traefik_fields import BOOL, DURATION, FIELDS, INT, LIST
 from tests.conftest import RUN_ID, TEST_LABEL
+from tests.support.etcdclient import EtcdClient
 from tests.support.traefik import start_traefik
 from tests.support.waiting import wait_equal, wait_until
 
@@ -111,6 +113,65 @@ def test_hostile_labels_are_skipped_and_the_rest_routes(agents, containers, etcd
     assert len(skipped) == 7, skipped
     for label in ("nosuchfield", "priority", "at@file", "slash/name", "nl\\nname", "maxage", "tls.stores"):
         assert sum(label in line for line in skipped) == 1, label
+
+
+def tcp_exchange(port: int, request: bytes, timeout: float = 2.0) -> bytes:
+    """One connection to 127.0.0.1:port: send `request`, read until the server closes."""
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=timeout) as client:
+            client.sendall(request)
+            chunks = []
+            while chunk := client.recv(4096):
+                chunks.append(chunk)
+            return b"".join(chunks)
+    except OSError as exc:
+        return f"failed: {exc}".encode()
+
+
+def test_a_tcp_route_answers_through_traefik_and_a_udp_route_is_configured(agents, containers, etcd, root,
+                                                                          traefik, traefik_root):
+    tcp = containers.run(command=HTTPD.format(answer="over-tcp"), ports=LOOPBACK_80, labels={
+        "traefik.enable": "true", "traefik.tcp.routers.plain.rule": "HostSNI(`*`)",
+        "traefik.tcp.routers.plain.entrypoints": "tcp"})
+    udp = containers.run(ports={"53/udp": ("127.0.0.1", None)}, labels={
+        "traefik.enable": "true", "traefik.udp.routers.dns.entrypoints": "udp"})
+    agent = agents.start("l4", root, LAYOUTS="traefik", TRAEFIK_ROOT=traefik_root, HOST_IP="127.0.0.1")
+    agent.wait_running(etcd)
+    wait_until(lambda: b"over-tcp" in tcp_exchange(traefik.tcp, b"GET / HTTP/1.0\r\n\r\n"),
+               what="the tcp route through traefik")
+    udp.reload()
+    published = udp.attrs["NetworkSettings"]["Ports"]["53/udp"][0]["HostPort"]
+    name = udp.name
+    raw = wait_until(lambda: traefik.raw() if f"{name}@etcd" in traefik.raw().get("udpServices", {}) else None,
+                     what="the udp route in traefik")
+    assert raw["udpRouters"]["dns@etcd"]["service"] == name and raw["udpRouters"]["dns@etcd"]["status"] == "enabled"
+    servers = raw["udpServices"][f"{name}@etcd"]["loadBalancer"]["servers"]
+    assert servers == [{"address": f"127.0.0.1:{published}"}]
+    assert f"{tcp.name}@etcd" in raw["tcpServices"] and f"{tcp.name}@etcd" not in raw.get("routers", {})  # no http
+
+
+def test_routes_follow_again_after_etcd_restarts(agents, containers, own_etcd, root, tmp_path, traefik_root):
+    traefik = start_traefik(tmp_path, own_etcd.url, traefik_root)
+    try:
+        etcd = EtcdClient(own_etcd.url)
+        labels = {"traefik.enable": "true", "traefik.http.routers.r.rule": "Host(`before.test`)"}
+        containers.run(command=HTTPD.format(answer="before"), ports=LOOPBACK_80, labels=labels)
+        agent = agents.start("restarts", root, etcd_url=own_etcd.url, LAYOUTS="traefik", TRAEFIK_ROOT=traefik_root,
+                             HOST_IP="127.0.0.1", TTL="10")
+        agent.wait_running(etcd)
+        wait_equal(lambda: traefik.get("before.test"), (200, "before\n"), what="the route before the restart")
+        own_etcd.kill()
+        after = containers.run(command=HTTPD.format(answer="after"), ports=LOOPBACK_80, labels={
+            "traefik.enable": "true", "traefik.http.routers.s.rule": "Host(`after.test`)"})
+        assert traefik.get("before.test") == (200, "before\n")  # Traefik keeps its last configuration
+        own_etcd.start(f"{own_etcd.name}={own_etcd.peer_url}")
+        own_etcd.wait_ready()
+        wait_equal(lambda: traefik.get("after.test"), (200, "after\n"), timeout=30,
+                   what="the container started while etcd was away, routed once it is back")
+        assert traefik.get("before.test") == (200, "before\n")
+        assert after.id[:12] in str(etcd.values(traefik_root + "/"))
+    finally:
+        traefik.stop()
 
 
 class Requests:
