@@ -4,11 +4,21 @@ the keys it wants, and what those keys are) and the write ranks. The layouts the
 from __future__ import annotations
 
 from collections.abc import Collection, Mapping
+from dataclasses import dataclass, field
 from typing import Protocol
 
 from agent.core.container import Inspect
 
 OWN, INDEX = 0, 1  # ranks: a container's own keys are written before its index keys, deleted after them
+
+
+@dataclass
+class Translation:
+    """One container's keys in a layout, and a note on each thing of it the layout left out (a label it cannot
+    write), for one warning each."""
+
+    keys: dict[str, str] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
 
 
 class Layout(Protocol):
@@ -19,8 +29,8 @@ class Layout(Protocol):
     def container_keys(self, inspect: Inspect) -> dict[str, str]:
         """Every key this layout writes for one registrable container, own keys first."""
 
-    def notes(self, inspect: Inspect) -> list[str]:
-        """What of the container this layout left out and why (a label it cannot write), for one warning each."""
+    def translate(self, inspect: Inspect) -> Translation:
+        """`container_keys` and the notes on what was left out, in one pass."""
 
     def rank(self, key: str) -> int:
         """OWN or INDEX: decides write order inside a change."""

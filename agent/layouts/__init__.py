@@ -12,11 +12,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from agent.core.container import Inspect, is_registrable
-from agent.core.layout import INDEX, OWN, Layout
+from agent.core.layout import INDEX, OWN, Layout, Translation
 from agent.core.plan import fits_one_request
 from agent.settings import Setting
 
-__all__ = ["INDEX", "OWN", "Layout", "LayoutKind", "Values", "keys_of"]
+__all__ = ["INDEX", "OWN", "Layout", "LayoutKind", "Translation", "Values", "keys_of"]
 
 Values = Mapping[str, Any]  # every setting's value by name, the agent's and the layouts' (Config.setting_values)
 
@@ -44,8 +44,9 @@ def keys_of(inspect: Inspect, layouts: Sequence[Layout]) -> tuple[dict[str, str]
     keys: dict[str, str] = {}
     notes: list[str] = []
     for layout in layouts:
-        keys.update(layout.container_keys(inspect))
-        notes.extend(layout.notes(inspect))
+        translation = layout.translate(inspect)
+        keys.update(translation.keys)
+        notes.extend(translation.notes)
     for key in [key for key, value in keys.items() if not fits_one_request(key, value)]:
         del keys[key]
         notes.append(f"skipping {key}, it is over etcd's request limit")

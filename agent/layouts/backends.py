@@ -12,7 +12,7 @@ from typing import Any
 
 from agent.core.container import Inspect, container_id, container_name, service_settings
 from agent.core.escape import escape_segment
-from agent.layouts import INDEX, OWN, LayoutKind, Values
+from agent.layouts import INDEX, OWN, LayoutKind, Translation, Values
 from agent.settings import ConfigError, Setting, optional, root_dir
 
 ANY_ADDRESS = frozenset({"", "0.0.0.0", "::"})
@@ -73,8 +73,8 @@ class BackendsLayout:
             index[f"{base}/{PORT_LEAF}"] = str(port)
         return {**own, **index}
 
-    def notes(self, inspect: Inspect) -> list[str]:
-        return []
+    def translate(self, inspect: Inspect) -> Translation:
+        return Translation(self.container_keys(inspect))
 
     def rank(self, key: str) -> int:
         return INDEX if self.shared(key) else OWN

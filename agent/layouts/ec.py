@@ -9,7 +9,7 @@ from typing import Any
 from agent.core.container import Inspect, container_id, container_name, labels
 from agent.core.escape import escape_segment
 from agent.core.marker import MARKERS as AGENTS
-from agent.layouts import INDEX, OWN, LayoutKind
+from agent.layouts import INDEX, OWN, LayoutKind, Translation
 
 CONTAINERS, HOSTS, LABELS = "containers", "hosts", "labels"  # the ec root's own folders, with AGENTS (markers)
 RESERVED_HOSTS = frozenset({CONTAINERS, HOSTS, LABELS, AGENTS})  # so no host name may be one of them (SPEC §3)
@@ -110,8 +110,8 @@ class EcLayout:
             keys[f"{self.root}/{LABELS}/{escape_segment(label)}/{cid}"] = str(value)
         return keys
 
-    def notes(self, inspect: Inspect) -> list[str]:
-        return []
+    def translate(self, inspect: Inspect) -> Translation:
+        return Translation(self.container_keys(inspect))
 
     def rank(self, key: str) -> int:
         return OWN if key.startswith(self._containers) else INDEX

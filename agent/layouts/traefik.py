@@ -10,10 +10,9 @@ T has no leading `/`: Traefik never reads `/traefik/…`."""
 from __future__ import annotations
 
 from collections.abc import Collection, Mapping
-from dataclasses import dataclass, field
 
 from agent.core.container import Inspect, container_id, container_name, labels
-from agent.layouts import INDEX, OWN, LayoutKind, Values
+from agent.layouts import INDEX, OWN, LayoutKind, Translation, Values
 from agent.layouts.backends import ANY_ADDRESS, SHORT_ID, address, check_host_ip
 from agent.layouts.traefik_labels import GO_BOOLS, Definitions, read_labels
 from agent.layouts.traefik_rule import DEFAULT_RULE, Model, RuleTemplate, normalize, parse_rule
@@ -21,14 +20,6 @@ from agent.settings import ConfigError, Setting, boolean
 
 SERVERS = ("loadbalancer", "servers")
 COMPOSE_SERVICE, COMPOSE_PROJECT = "com.docker.compose.service", "com.docker.compose.project"
-
-
-@dataclass
-class Translation:
-    """One container's keys in the layout, and a note for each label or default that was left out."""
-
-    keys: dict[str, str] = field(default_factory=dict)
-    notes: list[str] = field(default_factory=list)
 
 
 def service_name(inspect: Inspect) -> str:
@@ -172,9 +163,6 @@ class TraefikLayout:
 
     def container_keys(self, inspect: Inspect) -> dict[str, str]:
         return self.translate(inspect).keys
-
-    def notes(self, inspect: Inspect) -> list[str]:
-        return self.translate(inspect).notes
 
     # -- what the keys are ------------------------------------------------------------------------------
     def _parts(self, key: str) -> list[str]:
