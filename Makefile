@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: run status discover test unit lint mutants bench bench-fleet bench-discover chaos image deps venv fixtures clean
+.PHONY: run status discover test unit lint mutants bench bench-fleet bench-discover bench-traefik chaos image deps venv fixtures clean
 
 run: venv
 	scripts/run-local
@@ -50,6 +50,9 @@ bench-fleet: deps venv
 
 bench-discover: deps venv
 	$(BIN)/python -m bench.discover --out docs/benchmarks.md
+
+bench-traefik: deps venv
+	$(BIN)/python -m bench.traefik --out docs/benchmarks.md
 
 SEED ?= 1
 MINUTES ?= 5
