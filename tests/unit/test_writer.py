@@ -953,6 +953,22 @@ def test_two_containers_defining_one_traefik_router_differently_the_first_starte
     assert host.etcd.value(rule) == "Host(`late.test`)"
 
 
+def test_traefik_keys_with_ttl_0_are_recorded_and_go_with_their_container_even_after_a_restart():
+    """TTL 0 as for the other layouts: no lease lists the keys, so the marker records them; a container removed
+    while no agent ran loses its keys at the next start."""
+    etcd = FakeEtcd()
+    docker = FakeDocker("published_tcp_udp", "three_ports")
+    host = Host(etcd=etcd, docker=docker, ttl=0, layouts=("traefik",)).sync()
+    expected = host.expected("traefik/")
+    assert etcd.under("traefik/") == expected and expected
+    assert set(json.loads(etcd.value(host.marker_key))["keys"]) == set(expected)
+    gone = cid_of("three_ports")
+    docker.stop(gone)
+    successor = Host(etcd=etcd, docker=docker, ttl=0, layouts=("traefik",)).sync()
+    assert etcd.under("traefik/") == successor.expected("traefik/")
+    assert not any(gone[:12] in key for key in etcd.under("traefik/"))
+
+
 def test_a_change_by_someone_else_during_the_first_comparison_is_healed():
     """Defect: the watches started after the comparison's own writes, not after its read: a foreign delete
     landing between the two was never seen (with RESYNC=0, never repaired)."""
