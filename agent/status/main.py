@@ -12,7 +12,15 @@ import requests
 from agent.adapters.etcd import Etcd
 from agent.adapters.etcd_errors import EtcdError, LeaseNotFound
 from agent.core.kv import LeaseInfo
-from agent.status.report import Report, build_report, leases_to_ask, printable, render_json, render_text
+from agent.status.registry import slash_root
+from agent.status.report import (
+    Report,
+    build_report,
+    leases_to_ask,
+    printable,
+    render_json,
+    render_text,
+)
 from agent.status.settings import StatusConfig, load
 
 log = logging.getLogger(__name__)
@@ -37,12 +45,15 @@ def run(config: StatusConfig) -> int:
 
 
 def read_report(config: StatusConfig) -> Report:
-    """Every key under both roots at one revision, then the lease of every marker."""
+    """Every key under the roots at one revision (`/T`, a leading-slash mistake, too: same transaction), then the
+    lease of every marker."""
     etcd = Etcd.from_config(config)
-    kvs, revision = etcd.read(prefixes=[config.etcd_dir + "/", config.backends_dir + "/"])
+    roots = [config.etcd_dir, config.backends_dir, config.traefik_root]
+    wrong = slash_root(config.etcd_dir, config.backends_dir, config.traefik_root)
+    kvs, revision = etcd.read(prefixes=[root + "/" for root in (*roots, *([wrong] if wrong else []))])
     leases = {lease: lease_info(etcd, lease) for lease in sorted(leases_to_ask(config.etcd_dir, kvs))}
     log.debug("read %d keys at revision %d and %d leases", len(kvs), revision, len(leases))
-    return build_report(config.etcd_dir, config.backends_dir, kvs, leases, revision)
+    return build_report(config.etcd_dir, config.backends_dir, config.traefik_root, kvs, leases, revision)
 
 
 def lease_info(etcd: Etcd, lease: int) -> LeaseInfo:

@@ -1,6 +1,7 @@
 """What the registry holds, host by host, and what looks wrong in it: pure, from keys read at one revision.
 
-`P` is the ec root, `B` the backends root, `H` an (escaped) host segment, `I` a container id.
+`P` is the ec root, `B` the backends root, `T` the traefik root (no leading `/`), `H` an (escaped) host segment,
+`I` a container id.
 
 Hosts are every `H` with a marker `P/agents/H` and every `H` seen in `P/hosts/H/…` or `P/H/…` (`H` not one of
 the reserved words). A host's lease is the one its marker names (for a marker that is not ours, the one the
@@ -21,31 +22,57 @@ Anomalies, each reported once per key:
   id etcd can have, below 2^63).
 - `marker-lease`: a marker that names a lease other than the one it is attached to (a TTL-0 marker names 0).
 - `shared-lease`: markers of two or more hosts on one lease: one host's keys would vanish with another's.
+- `orphan-lease`: keys under `T/` on a lease that no marker is on or names: they belong to no host. Reported once
+  per lease, at its first key.
+- `foreign-server`: a server key `T/<proto>/services/<s>/loadbalancer/servers/<id12>/…` on the lease of hosts
+  whose ec keys name no container with that short id. Checked only where every host on that lease has ec keys
+  (`P/hosts/H/…` or `P/containers/I/host`); a host that writes no ec layout cannot be checked, nor a TTL-0 host.
+- `no-server`: a router's `T/<proto>/routers/<r>/service` naming a service (of this provider: `s` or `s@etcd`)
+  that has no server under `T/<proto>/services/<s>/loadbalancer/servers/`, nor any key other than load balancer
+  ones (a weighted, mirroring or failover service has no servers of its own).
+- `slash-root`: keys under `/T/`, which Traefik never reads (its rootKey has no leading `/`). Reported once, at
+  the prefix `/T/`; not looked for when `/T` nests with the ec or backends root.
 
 A host's row shows the lease its marker is attached to, as read, whatever the marker says (a marker on no lease:
 the one it names).
 
 Routes of a host are its backends keys `B/<service>/<n>/<container>` (not the shared `port` keys): those on
 its lease as read (the same revision as everything else), or, for a TTL-0 host, those its marker records.
+Its traefik servers (`<proto>`, `<s>`, `<id12>` of server keys) and its routers, middlewares and services (those
+with a key other than a server's) are counted the same way from the keys under `T/` (for a TTL-0 host: those its
+marker records that are on no lease; a definition another host's lease holds is that host's).
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from typing import Any
 
 from agent.core.escape import unescape_segment
 from agent.core.kv import KeyValue, LeaseInfo
-from agent.core.marker import StoredMarker, segment_marker_key
-from agent.layouts.backends import PORT_LEAF, split_key
-from agent.layouts.ec import AGENTS, CONTAINERS, HOSTS, LABELS, EcKey, parse_key
+from agent.layouts.ec import AGENTS, CONTAINERS, parse_key
+from agent.status.registry import (
+    BAD_MARKER,
+    DANGLING,
+    LEASE_GONE,
+    MARKER_LEASE,
+    MIDDLEWARES,
+    MISSING_MARKER,
+    NO_MARKER,
+    ROUTERS,
+    SERVICES,
+    SHARED_LEASE,
+    UNLEASED,
+    Anomaly,
+    MarkerFields,
+    Registry,
+    marker_fields,
+)
+from agent.status.traefik import traefik_anomalies, traefik_of
 
-NO_MARKER, UNREADABLE = "no marker", "unreadable"
-UNLEASED, DANGLING, LEASE_GONE, MISSING_MARKER, BAD_MARKER, MARKER_LEASE, SHARED_LEASE = (
-    "unleased", "dangling-index", "lease-gone", "no-marker", "bad-marker", "marker-lease", "shared-lease")
-COLUMNS = ("HOST", "STATE", "VERSION", "STARTED", "LEASE", "TTL LEFT", "CONTAINERS", "ROUTES")
+COLUMNS = ("HOST", "STATE", "VERSION", "STARTED", "LEASE", "TTL LEFT", "CONTAINERS", "ROUTES", "SERVERS", "ROUTERS")
 
 
 @dataclass(frozen=True)
@@ -58,13 +85,10 @@ class HostRow:
     seconds_left: int | None  # -1: the lease is gone; None: no lease
     containers: int  # entries of P/hosts/H/
     routes: int  # backends keys B/<service>/<n>/<container> of this host
-
-
-@dataclass(frozen=True)
-class Anomaly:
-    kind: str
-    key: str
-    detail: str
+    servers: int = 0  # traefik servers T/<proto>/services/<s>/loadbalancer/servers/<id12>/ of this host
+    routers: int = 0  # traefik routers T/<proto>/routers/<name>/ with a key on this host's lease
+    middlewares: int = 0  # likewise, T/<proto>/middlewares/<name>/
+    services: int = 0  # likewise, T/<proto>/services/<name>/ with a key other than a server's
 
 
 @dataclass(frozen=True)
@@ -78,105 +102,6 @@ class Report:
                 "anomalies": [asdict(anomaly) for anomaly in self.anomalies]}
 
 
-@dataclass(frozen=True)
-class MarkerFields:
-    """What a marker declares; `readable` is False when its value is not an agent marker. `lease` is the lease
-    it names (when unreadable: the one it is on), `on` the lease its key is attached to."""
-
-    readable: bool
-    lease: int
-    on: int
-    state: str = UNREADABLE
-    started: str = ""
-    version: str = ""
-    keys: tuple[str, ...] = ()
-
-    @property
-    def shown(self) -> int:
-        """The lease of the host's row: the one the marker is on, else (a marker on no lease) the one it names."""
-        return self.on or self.lease
-
-
-def marker_fields(kv: KeyValue) -> MarkerFields:
-    stored = StoredMarker.decode(kv.value)
-    if stored.state is None or stored.lease is None:
-        return MarkerFields(False, kv.lease, kv.lease)
-    return MarkerFields(True, stored.lease, kv.lease, stored.state, stored.started, stored.version, stored.keys)
-
-
-@dataclass
-class Registry:
-    """The keys read, sorted by what they are."""
-
-    ec_root: str
-    backends_root: str
-    kvs: Sequence[KeyValue]
-    markers: dict[str, KeyValue] = field(default_factory=dict)  # by host segment
-    host_keys: dict[str, list[KeyValue]] = field(default_factory=dict)  # under P/hosts/H/ and P/H/, by segment
-    indexes: dict[str, dict[str, str]] = field(default_factory=dict)  # P/hosts/H/<name>, P/H/<name>: key -> I
-    listed: dict[str, int] = field(default_factory=dict)  # P/hosts/H/<name> entries by segment
-    label_indexes: dict[str, str] = field(default_factory=dict)  # P/labels/<label>/I: key -> I
-    container_keys: dict[str, list[str]] = field(default_factory=dict)  # keys under P/containers/I/, by I
-    container_hosts: dict[str, str] = field(default_factory=dict)  # P/containers/I/host, by I
-    routes: dict[str, KeyValue] = field(default_factory=dict)  # B/<service>/<n>/<container>
-    ports: dict[str, KeyValue] = field(default_factory=dict)  # B/<service>/<n>/port, by group B/<service>/<n>
-
-    @classmethod
-    def of(cls, ec_root: str, backends_root: str, kvs: Sequence[KeyValue]) -> Registry:
-        registry = cls(ec_root, backends_root, kvs)
-        for kv in kvs:
-            ec_key = parse_key(ec_root, kv.key)
-            if ec_key is not None:
-                registry._add_ec(kv, ec_key)
-            elif (parts := split_key(backends_root, kv.key)) is not None:
-                registry._add_backends(kv, parts[2])
-        return registry
-
-    def _add_ec(self, kv: KeyValue, ec_key: EcKey) -> None:
-        if ec_key.folder == AGENTS:
-            self.markers[ec_key.segment] = kv
-        elif ec_key.folder in (HOSTS, ""):
-            self.host_keys.setdefault(ec_key.segment, []).append(kv)
-            if ec_key.index_entry:
-                self.indexes.setdefault(ec_key.segment, {})[kv.key] = kv.value
-                self.listed[ec_key.segment] = self.listed.get(ec_key.segment, 0) + (ec_key.folder == HOSTS)
-        elif ec_key.folder == CONTAINERS:
-            self.container_keys.setdefault(ec_key.container, []).append(kv.key)
-            if ec_key.rest == ("host",):
-                self.container_hosts[ec_key.container] = kv.value
-        elif ec_key.folder == LABELS:
-            self.label_indexes[kv.key] = ec_key.container
-
-    def _add_backends(self, kv: KeyValue, leaf: str) -> None:
-        if leaf == PORT_LEAF:
-            self.ports[kv.key.rsplit("/", 1)[0]] = kv
-        else:
-            self.routes[kv.key] = kv
-
-    def marker_key(self, segment: str) -> str:
-        return segment_marker_key(self.ec_root, segment)
-
-    def segments(self) -> set[str]:
-        return set(self.markers) | set(self.host_keys)
-
-    def host_containers(self, segment: str) -> set[str]:
-        """The containers a host's index names, and those whose `P/containers/I/host` names the host."""
-        name = unescape_segment(segment)
-        named = set((self.indexes.get(segment) or {}).values())
-        return named | {cid for cid, host in self.container_hosts.items() if host == name}
-
-    def ttl0_keys(self, segment: str, fields: MarkerFields) -> set[str]:
-        """Every key of a TTL-0 host (see the module docstring)."""
-        keys = {self.marker_key(segment)} | {kv.key for kv in self.host_keys.get(segment, [])}
-        ids = self.host_containers(segment)
-        for cid in ids:
-            keys.update(self.container_keys.get(cid, []))
-        keys.update(key for key, cid in self.label_indexes.items() if cid in ids)
-        recorded = {key for key in fields.keys if key.startswith(self.backends_root + "/")}
-        groups = {key.rsplit("/", 1)[0] for key in recorded}
-        return keys | recorded | {self.ports[group].key for group in groups if group in self.ports}
-
-
 def leases_to_ask(ec_root: str, kvs: Iterable[KeyValue]) -> set[int]:
     """The leases of every marker, the one it is on and the one it names (what `build_report` needs to know
     about): ask etcd for each. A marker naming no lease id etcd can have is a bad marker, and names none."""
@@ -184,15 +109,17 @@ def leases_to_ask(ec_root: str, kvs: Iterable[KeyValue]) -> set[int]:
     return {lease for kv in markers for lease in (kv.lease, marker_fields(kv).lease)} - {0}
 
 
-def build_report(ec_root: str, backends_root: str, kvs: Sequence[KeyValue], leases: Mapping[int, LeaseInfo],
-                 revision: int) -> Report:
-    """The report of the keys `kvs` read under both roots at `revision`; `leases` holds what etcd said of each
-    marker's lease (a lease missing from it counts as gone)."""
-    registry = Registry.of(ec_root, backends_root, kvs)
+def build_report(ec_root: str, backends_root: str, traefik_root: str, kvs: Sequence[KeyValue],
+                 leases: Mapping[int, LeaseInfo], revision: int) -> Report:
+    """The report of the keys `kvs` read under the roots (the ec, backends and traefik roots, and `/T`: see
+    `slash_root`) at `revision`; `leases` holds what etcd said of each marker's lease (a lease missing from it
+    counts as gone)."""
+    registry = Registry.of(ec_root, backends_root, traefik_root, kvs)
     fields = {segment: marker_fields(kv) for segment, kv in registry.markers.items()}
     rows = tuple(sorted((host_row(registry, segment, fields.get(segment), leases) for segment in registry.segments()),
                         key=lambda row: row.host))
-    anomalies = [*unleased(registry, fields), *dangling(registry), *marker_anomalies(registry, fields, leases)]
+    anomalies = [*unleased(registry, fields), *dangling(registry), *marker_anomalies(registry, fields, leases),
+                 *traefik_anomalies(registry, fields)]
     return Report(revision, rows, tuple(sorted(set(anomalies), key=lambda item: (item.kind, item.key, item.detail))))
 
 
@@ -202,8 +129,13 @@ def host_row(registry: Registry, segment: str, fields: MarkerFields | None,
     if fields is None:
         return HostRow(name, NO_MARKER, "", "", 0, None, containers, 0)
     left = None if fields.shown == 0 else seconds_left(leases.get(fields.shown))
+    traefik = traefik_of(registry, fields)
+    definitions = {kind: len({key.definition for key in traefik if key.kind == kind and key.server is None})
+                   for kind in (ROUTERS, MIDDLEWARES, SERVICES)}
+    servers = {(key.proto, key.name, key.server) for key in traefik if key.server is not None}
     return HostRow(name, fields.state, fields.version, fields.started, fields.shown, left, containers,
-                   len(routes_of(registry, fields)))
+                   len(routes_of(registry, fields)), len(servers), definitions[ROUTERS], definitions[MIDDLEWARES],
+                   definitions[SERVICES])
 
 
 def seconds_left(info: LeaseInfo | None) -> int:
@@ -217,7 +149,7 @@ def routes_of(registry: Registry, fields: MarkerFields) -> set[str]:
 
 
 def unleased(registry: Registry, fields: Mapping[str, MarkerFields]) -> list[Anomaly]:
-    owned: set[str] = set()
+    owned = set(registry.misrooted)  # a slash-root anomaly of their own
     for segment, declared in fields.items():
         if declared.readable and declared.lease == declared.on == 0:
             owned |= registry.ttl0_keys(segment, declared)
@@ -284,7 +216,8 @@ def row_cells(row: HostRow) -> tuple[str, ...]:
     else:
         left = "gone" if row.seconds_left < 0 else f"{row.seconds_left}s"
     return (printable(row.host) or '""', row.state, printable(row.version) or "-", printable(row.started) or "-",
-            f"{row.lease:x}" if row.lease else "-", left, str(row.containers), str(row.routes))
+            f"{row.lease:x}" if row.lease else "-", left, str(row.containers), str(row.routes), str(row.servers),
+            str(row.routers))
 
 
 def render_text(report: Report) -> str:

@@ -1,5 +1,5 @@
 """`status`'s settings, in the agent's style (flag > variable > default, one-line errors, exit 2): the agent's
-etcd connection settings, the ec root, the backends root, and `--json`."""
+etcd connection settings, the ec root, the backends root, the traefik root, and `--json`."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from agent.layouts.backends import BACKENDS_DIR
+from agent.layouts.traefik import TRAEFIK_ROOT
 from agent.settings import (
     CONNECTION,
     ETCD_DIR,
@@ -25,21 +26,25 @@ from agent.settings import (
 class StatusConfig(Connection):
     etcd_dir: str
     backends_dir: str
+    traefik_root: str
     json: bool = False
 
 
 def settings() -> tuple[Setting, ...]:
-    """The connection settings, then the ec root (EC_REGISTRATOR_ETCD_DIR) and the backends root."""
-    return (*CONNECTION, ETCD_DIR, BACKENDS_DIR)
+    """The connection settings, then the ec root (EC_REGISTRATOR_ETCD_DIR), the backends root and the traefik root
+    (which has no leading `/`, so it never nests with the other two)."""
+    return (*CONNECTION, ETCD_DIR, BACKENDS_DIR, TRAEFIK_ROOT)
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = command_parser(
         "service-registrator status",
-        "Reads the WHOLE registry once (every key under the ec and backends roots, at one revision, and the lease "
-        "of every agent marker) and prints one row per host, then what looks wrong: keys on no lease, index keys "
-        "naming a missing container, markers whose lease is gone, hosts without a marker. An operator's command, "
-        "not the per-host agent: its cost grows with the fleet.",
+        "Reads the WHOLE registry once (every key under the ec, backends and traefik roots, and under the traefik "
+        "root with a leading /, at one revision, and the lease of every agent marker) and prints one row per host, "
+        "then what looks wrong: keys on no lease, index keys naming a missing container, markers whose lease is "
+        "gone, hosts without a marker, traefik keys on a lease no marker names, traefik servers of another host's "
+        "container, routers whose service has no server, keys under /<traefik root>/. An operator's command, not "
+        "the per-host agent: its cost grows with the fleet.",
         "Exit status: 0 no anomalies, 1 anomalies found or etcd unreadable, 2 a bad setting.")
     parser.add_argument("--json", action="store_true",
                         help='print one JSON document {"revision", "hosts", "anomalies"} instead of the table')

@@ -1,5 +1,6 @@
 """`service-registrator status` against a real etcd written by real agents on two Docker hosts: the hosts'
-rows, each anomaly planted by hand, --json, a bad setting and an unreachable etcd."""
+rows, each anomaly planted by hand, --json, the traefik layout of an agent, a bad setting and an unreachable
+etcd."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import json
 import os
 import subprocess
 import sys
+import uuid
 
 import docker
 
@@ -14,7 +16,7 @@ from tests.conftest import RUN_ID, TEST_LABEL
 from tests.support.agents import REPO
 from tests.support.expect import backends_picture, docker_picture, etcd_picture
 from tests.support.servers import free_port
-from tests.support.waiting import wait_equal
+from tests.support.waiting import wait_equal, wait_until
 
 IP_A, IP_B = "10.30.0.1", "10.30.0.2"
 MISSING, GHOST_ID = "d" * 64, "e" * 64
@@ -62,13 +64,14 @@ def test_two_hosts_then_planted_anomalies(agents, containers, docker_client, sec
         assert done.returncode == 0, done.stdout + done.stderr
         lines = done.stdout.splitlines()
         assert lines[0].split() == ["HOST", "STATE", "VERSION", "STARTED", "LEASE", "TTL", "LEFT", "CONTAINERS",
-                                    "ROUTES"]
+                                    "ROUTES", "SERVERS", "ROUTERS"]
         for line, host in zip(lines[1:3], ("host-a", "host-b"), strict=True):
             cells = line.split()
             marker = markers[host]
             assert cells[:5] == [host, "running", marker["version"], marker["started"], f"{marker['lease']:x}"]
             assert cells[5].endswith("s") and 0 < int(cells[5][:-1]) <= 10
             assert (int(cells[6]), int(cells[7])) == counts[host]
+            assert cells[8:] == ["0", "0"]  # no traefik layout
         assert lines[3:] == ["no anomalies"]
 
         document = json.loads(run_status(*flags, "--json", etcd_url=etcd_server.url).stdout)
@@ -173,8 +176,82 @@ def test_hostile_markers_are_reported_and_hide_nothing(etcd, etcd_server, root):
             etcd.revoke(lease)
 
 
+def traefik_counts(etcd, traefik_root: str, lease: int) -> tuple[int, int]:
+    """(servers, routers) under the traefik root on one lease, as etcd holds them now."""
+    on_lease = [key[len(traefik_root) + 1:].split("/") for key, item in etcd.items(traefik_root + "/").items()
+                if item.lease == lease]
+    servers = {(parts[0], parts[2], parts[5]) for parts in on_lease if parts[3:5] == ["loadbalancer", "servers"]}
+    return len(servers), len({(parts[0], parts[2]) for parts in on_lease if parts[1] == "routers"})
+
+
+def test_the_traefik_layout_of_an_agent_and_its_anomalies(agents, containers, etcd, etcd_server, root):
+    """A real agent (ec and traefik layouts) writes a router, a middleware and this host's server; `status` counts
+    them on the host's row, then reports each traefik anomaly planted beside them."""
+    traefik_root = f"tr{uuid.uuid4().hex[:10]}"
+    labels = {"traefik.enable": "true", "traefik.http.routers.st-web.rule": "Host(`st.test`)",
+              "traefik.http.routers.st-web.middlewares": "st-strip",
+              "traefik.http.middlewares.st-strip.stripprefix.prefixes": "/st"}
+    box = containers.run(ports={"80/tcp": ("127.0.0.1", None)}, labels=labels)
+    agent = agents.start("host-t", root, LAYOUTS="ec,traefik", TRAEFIK_ROOT=traefik_root, HOST_IP="127.0.0.1",
+                         RESYNC="0")
+    lease = agent.wait_running(etcd)["lease"]
+    wait_until(lambda: any(key.endswith(f"/loadbalancer/servers/{box.id[:12]}/url")
+                           for key in etcd.values(traefik_root + "/")), what="the container's traefik server")
+    wait_until(lambda: f"{traefik_root}/http/middlewares/st-strip/stripprefix/prefixes/0" in etcd.values(
+        traefik_root + "/"), what="the container's middleware")
+    servers, routers = traefik_counts(etcd, traefik_root, lease)  # the engine may run other labelled containers
+    assert servers >= 1 and routers >= 1
+    flags = ("--etcd-dir", root, "--backends-dir", root + "-b", "--traefik-root", traefik_root)
+
+    done = run_status(*flags, etcd_url=etcd_server.url)
+    print(done.stdout)
+    assert done.returncode == 0, done.stdout + done.stderr
+    lines = done.stdout.splitlines()
+    assert lines[0].split()[-2:] == ["SERVERS", "ROUTERS"]
+    assert lines[1].split()[0] == "host-t" and lines[1].split()[-2:] == [str(servers), str(routers)]
+    assert lines[2:] == ["no anomalies"]
+    row = json.loads(run_status(*flags, "--json", etcd_url=etcd_server.url).stdout)["hosts"][0]
+    assert (row["host"], row["lease"], row["servers"], row["routers"]) == ("host-t", lease, servers, routers)
+    assert row["middlewares"] >= 1
+
+    orphan = etcd.grant(60)
+    foreign = f"{traefik_root}/http/services/st-planted/loadbalancer/servers/{'f' * 12}/url"
+    lost = f"{traefik_root}/http/routers/st-lost/service"
+    planted = [
+        (foreign, "http://10.9.9.9:1", lease),  # foreign-server: on host-t's lease, no container of host-t
+        (lost, "st-nowhere", lease),  # no-server: no such service
+        (f"{traefik_root}/http/routers/st-lost/rule", "Host(`lost.test`)", lease),
+        (f"{traefik_root}/http/routers/st-orphan/rule", "Host(`o.test`)", orphan),  # orphan-lease
+        (f"{traefik_root}/http/middlewares/st-stray/addprefix/prefix", "/y", 0),  # unleased
+        (f"/{traefik_root}/http/routers/st-web/rule", "Host(`st.test`)", 0),  # slash-root (not unleased)
+    ]
+    try:
+        for key, value, on in planted:
+            etcd.put(key, value, on)
+        expected = {("foreign-server", foreign), ("no-server", lost),
+                    ("orphan-lease", f"{traefik_root}/http/routers/st-orphan/rule"),
+                    ("unleased", f"{traefik_root}/http/middlewares/st-stray/addprefix/prefix"),
+                    ("slash-root", f"/{traefik_root}/")}
+        done = run_status(*flags, etcd_url=etcd_server.url)
+        print(done.stdout)
+        assert done.returncode == 1, done.stdout + done.stderr
+        reported = [line for line in done.stdout.splitlines() if line.startswith("  ")]
+        assert len(reported) == len(expected) and f"{len(expected)} anomalies:" in done.stdout
+        for kind, key in expected:
+            assert any(line.startswith(f"  {kind}  {key}  ") for line in reported), (kind, key)
+        document = json.loads(run_status(*flags, "--json", etcd_url=etcd_server.url).stdout)
+        assert {(item["kind"], item["key"]) for item in document["anomalies"]} == expected
+        assert [(row["servers"], row["routers"]) for row in document["hosts"]] == [(servers + 1, routers + 1)]
+    finally:
+        for key, _, _ in planted:
+            etcd.delete(key)
+        etcd.revoke(orphan)
+    assert run_status(*flags, etcd_url=etcd_server.url).returncode == 0
+
+
 def test_a_bad_setting_is_one_line_and_status_2():
-    for args in (("--etcd-hosts", "nope"), ("--etcd-dir", "a", "--backends-dir", "a/b"), ("--log-level", "loud")):
+    for args in (("--etcd-hosts", "nope"), ("--etcd-dir", "a", "--backends-dir", "a/b"), ("--log-level", "loud"),
+                 ("--traefik-root", "/traefik")):
         done = run_status(*args)
         assert done.returncode == 2, done.stderr
         assert done.stdout == "" and len(done.stderr.splitlines()) == 1

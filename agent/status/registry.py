@@ -1,0 +1,177 @@
+"""The keys `status` read, sorted by what they are (`Registry`), and what a marker declares: the model the
+report (agent/status/report.py) and its traefik checks (agent/status/traefik.py) are made from. Pure."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from agent.core.escape import unescape_segment
+from agent.core.kv import KeyValue
+from agent.core.marker import StoredMarker, segment_marker_key
+from agent.layouts.backends import PORT_LEAF, split_key
+from agent.layouts.ec import AGENTS, CONTAINERS, HOSTS, LABELS, EcKey, parse_key
+from agent.layouts.traefik import SERVERS
+from agent.settings import nested
+
+NO_MARKER, UNREADABLE = "no marker", "unreadable"
+UNLEASED, DANGLING, LEASE_GONE, MISSING_MARKER, BAD_MARKER, MARKER_LEASE, SHARED_LEASE = (
+    "unleased", "dangling-index", "lease-gone", "no-marker", "bad-marker", "marker-lease", "shared-lease")
+ORPHAN_LEASE, FOREIGN_SERVER, NO_SERVER, SLASH_ROOT = "orphan-lease", "foreign-server", "no-server", "slash-root"
+PROTOCOLS, ROUTERS, SERVICES, MIDDLEWARES = ("http", "tcp", "udp"), "routers", "services", "middlewares"
+
+
+@dataclass(frozen=True)
+class Anomaly:
+    kind: str
+    key: str
+    detail: str
+
+
+@dataclass(frozen=True)
+class MarkerFields:
+    """What a marker declares; `readable` is False when its value is not an agent marker. `lease` is the lease
+    it names (when unreadable: the one it is on), `on` the lease its key is attached to."""
+
+    readable: bool
+    lease: int
+    on: int
+    state: str = UNREADABLE
+    started: str = ""
+    version: str = ""
+    keys: tuple[str, ...] = ()
+
+    @property
+    def shown(self) -> int:
+        """The lease of the host's row: the one the marker is on, else (a marker on no lease) the one it names."""
+        return self.on or self.lease
+
+
+def marker_fields(kv: KeyValue) -> MarkerFields:
+    stored = StoredMarker.decode(kv.value)
+    if stored.state is None or stored.lease is None:
+        return MarkerFields(False, kv.lease, kv.lease)
+    return MarkerFields(True, stored.lease, kv.lease, stored.state, stored.started, stored.version, stored.keys)
+
+
+@dataclass(frozen=True)
+class TraefikKey:
+    """A key `T/<proto>/<kind>/<name>/<field…>` (proto and kind in lower case, as Traefik matches them)."""
+
+    proto: str
+    kind: str
+    name: str
+    rest: tuple[str, ...]
+
+    @property
+    def server(self) -> str | None:
+        """The server's name (the agent's: a short container id) of a key `…/loadbalancer/servers/<id12>/…`."""
+        if self.kind == SERVICES and len(self.rest) >= 4 and tuple(part.lower() for part in self.rest[:2]) == SERVERS:
+            return self.rest[2]
+        return None
+
+    @property
+    def definition(self) -> tuple[str, str, str]:
+        return self.proto, self.kind, self.name
+
+
+def parse_traefik_key(root: str, key: str) -> TraefikKey | None:
+    parts = key[len(root) + 1:].split("/") if key.startswith(root + "/") else []
+    if len(parts) < 4 or parts[0].lower() not in PROTOCOLS or parts[1].lower() not in (ROUTERS, SERVICES, MIDDLEWARES):
+        return None
+    return TraefikKey(parts[0].lower(), parts[1].lower(), parts[2], tuple(parts[3:]))
+
+
+def slash_root(ec_root: str, backends_root: str, traefik_root: str) -> str | None:
+    """`/T`, the root a leading-slash mistake writes to (Traefik never reads it); None when it is, or nests with,
+    the ec or backends root: its keys are theirs."""
+    wrong = "/" + traefik_root
+    return None if nested(wrong, ec_root) or nested(wrong, backends_root) else wrong
+
+
+@dataclass
+class Registry:
+    """The keys read, sorted by what they are."""
+
+    ec_root: str
+    backends_root: str
+    traefik_root: str
+    kvs: Sequence[KeyValue]
+    markers: dict[str, KeyValue] = field(default_factory=dict)  # by host segment
+    host_keys: dict[str, list[KeyValue]] = field(default_factory=dict)  # under P/hosts/H/ and P/H/, by segment
+    indexes: dict[str, dict[str, str]] = field(default_factory=dict)  # P/hosts/H/<name>, P/H/<name>: key -> I
+    listed: dict[str, int] = field(default_factory=dict)  # P/hosts/H/<name> entries by segment
+    label_indexes: dict[str, str] = field(default_factory=dict)  # P/labels/<label>/I: key -> I
+    container_keys: dict[str, list[str]] = field(default_factory=dict)  # keys under P/containers/I/, by I
+    container_hosts: dict[str, str] = field(default_factory=dict)  # P/containers/I/host, by I
+    routes: dict[str, KeyValue] = field(default_factory=dict)  # B/<service>/<n>/<container>
+    ports: dict[str, KeyValue] = field(default_factory=dict)  # B/<service>/<n>/port, by group B/<service>/<n>
+    traefik: dict[str, KeyValue] = field(default_factory=dict)  # every key under T/
+    traefik_keys: dict[str, TraefikKey] = field(default_factory=dict)  # those of a router, service or middleware
+    slash_root: str | None = None  # /T, when it is apart from the other roots
+    misrooted: list[str] = field(default_factory=list)  # keys under /T/
+
+    @classmethod
+    def of(cls, ec_root: str, backends_root: str, traefik_root: str, kvs: Sequence[KeyValue]) -> Registry:
+        wrong = slash_root(ec_root, backends_root, traefik_root)
+        registry = cls(ec_root, backends_root, traefik_root, kvs, slash_root=wrong)
+        for kv in kvs:
+            ec_key = parse_key(ec_root, kv.key)
+            if ec_key is not None:
+                registry._add_ec(kv, ec_key)
+            elif (parts := split_key(backends_root, kv.key)) is not None:
+                registry._add_backends(kv, parts[2])
+            elif kv.key.startswith(traefik_root + "/"):
+                registry.traefik[kv.key] = kv
+                if (parsed := parse_traefik_key(traefik_root, kv.key)) is not None:
+                    registry.traefik_keys[kv.key] = parsed
+            elif wrong is not None and kv.key.startswith(wrong + "/"):
+                registry.misrooted.append(kv.key)
+        return registry
+
+    def _add_ec(self, kv: KeyValue, ec_key: EcKey) -> None:
+        if ec_key.folder == AGENTS:
+            self.markers[ec_key.segment] = kv
+        elif ec_key.folder in (HOSTS, ""):
+            self.host_keys.setdefault(ec_key.segment, []).append(kv)
+            if ec_key.index_entry:
+                self.indexes.setdefault(ec_key.segment, {})[kv.key] = kv.value
+                self.listed[ec_key.segment] = self.listed.get(ec_key.segment, 0) + (ec_key.folder == HOSTS)
+        elif ec_key.folder == CONTAINERS:
+            self.container_keys.setdefault(ec_key.container, []).append(kv.key)
+            if ec_key.rest == ("host",):
+                self.container_hosts[ec_key.container] = kv.value
+        elif ec_key.folder == LABELS:
+            self.label_indexes[kv.key] = ec_key.container
+
+    def _add_backends(self, kv: KeyValue, leaf: str) -> None:
+        if leaf == PORT_LEAF:
+            self.ports[kv.key.rsplit("/", 1)[0]] = kv
+        else:
+            self.routes[kv.key] = kv
+
+    def marker_key(self, segment: str) -> str:
+        return segment_marker_key(self.ec_root, segment)
+
+    def segments(self) -> set[str]:
+        return set(self.markers) | set(self.host_keys)
+
+    def host_containers(self, segment: str) -> set[str]:
+        """The containers a host's index names, and those whose `P/containers/I/host` names the host."""
+        name = unescape_segment(segment)
+        named = set((self.indexes.get(segment) or {}).values())
+        return named | {cid for cid, host in self.container_hosts.items() if host == name}
+
+    def ttl0_keys(self, segment: str, fields: MarkerFields) -> set[str]:
+        """Every key of a TTL-0 host (see the module docstring)."""
+        keys = {self.marker_key(segment)} | {kv.key for kv in self.host_keys.get(segment, [])}
+        ids = self.host_containers(segment)
+        for cid in ids:
+            keys.update(self.container_keys.get(cid, []))
+        keys.update(key for key, cid in self.label_indexes.items() if cid in ids)
+        recorded = {key for key in fields.keys if key.startswith(self.backends_root + "/")}
+        groups = {key.rsplit("/", 1)[0] for key in recorded}
+        traefik = {key for key in fields.keys if key.startswith(self.traefik_root + "/")}
+        return keys | recorded | traefik | {self.ports[group].key for group in groups if group in self.ports}
+
+
