@@ -38,7 +38,7 @@ class Comparison:
 
     plans: tuple[GroupPlan, ...]
     wanted: Mapping[str, str]
-    held_elsewhere: Mapping[str, str]  # shared keys another host's lease holds (SPEC §4: the last writer wins)
+    held_elsewhere: Mapping[str, str]  # shared keys another host's lease holds: that host keeps them
     holders: Mapping[str, int]  # the lease holding each of those
     conflicts: tuple[str, ...]  # of those, the keys whose value differs from ours
     fought: tuple[str, ...]  # keys someone keeps changing back: left as they are for now

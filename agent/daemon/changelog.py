@@ -69,6 +69,6 @@ class ChangeLog:
         for key in comparison.conflicts:
             if key not in self._conflicts_warned:
                 self._conflicts_warned.add(key)
-                log.warning("%s is %r on another host, %r here: containers of one service should publish the "
-                            "same ports; the last writer wins", key, comparison.held_elsewhere[key],
+                log.warning("%s is %r on another host, %r here; the host holding it keeps it: containers on "
+                            "every host should define it alike", key, comparison.held_elsewhere[key],
                             comparison.wanted[key])

@@ -953,6 +953,29 @@ def test_two_containers_defining_one_traefik_router_differently_the_first_starte
     assert host.etcd.value(rule) == "Host(`late.test`)"
 
 
+def test_a_traefik_router_another_host_defines_differently_stays_as_that_host_wrote_it_with_one_warning(caplog):
+    """SPEC §7: where two containers define one key differently, the first registered keeps it and the other is
+    warned about once."""
+    etcd = FakeEtcd()
+    first_box, second_box = (api_container(cid, 8080, "2026-12-01T10:00:00.000000001Z") for cid in ("f" * 64, "a" * 64))
+    for data, rule in ((first_box, "Host(`first.test`)"), (second_box, "Host(`second.test`)")):
+        data["Config"]["Labels"] = {"traefik.http.routers.api.rule": rule}
+    first = Host(etcd=etcd, docker=FakeDocker(), layouts=("traefik",)).sync()
+    first.docker.add(first_box)
+    first.event(first_box["Id"], "start")
+    second = Host(etcd=etcd, docker=FakeDocker(), layouts=("traefik",), host="h2").sync()
+    second.docker.add(second_box)
+    with caplog.at_level("WARNING"):
+        second.event(second_box["Id"], "start")
+        for _ in range(2):
+            second.writer.handle_resync(Resync("periodic"))
+    rule = "traefik/http/routers/api/rule"
+    assert (etcd.value(rule), etcd.kvs[rule].lease) == ("Host(`first.test`)", first.lease.id)
+    said = [record.getMessage() for record in caplog.records if rule in record.getMessage()]
+    assert len(said) == 1 and "the host holding it keeps it" in said[0], said
+    assert etcd.value(f"traefik/http/services/api-8080/loadbalancer/servers/{'a' * 12}/url")  # its server is there
+
+
 def test_traefik_keys_with_ttl_0_are_recorded_and_go_with_their_container_even_after_a_restart():
     """TTL 0 as for the other layouts: no lease lists the keys, so the marker records them; a container removed
     while no agent ran loses its keys at the next start."""
