@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from bench.chaos.check import problems
 from bench.chaos.schedule import FAULTS, Schedule
 from bench.chaos.steps import Chaos
-from bench.chaos.world import World
+from bench.chaos.world import TRAEFIK, World
 from tests.support.waiting import wait_until
 
 CONVERGE = 30.0
@@ -29,6 +29,7 @@ class Figures:
     faults: Counter[str] = field(default_factory=Counter)
     skipped: Counter[str] = field(default_factory=Counter)  # steps that did not apply, by kind
     checks: int = 0
+    traefik_keys: int = 0  # the most traefik keys compared at one quiet point (the layout was exercised)
     longest_converge: float = 0.0
     longest_after: list[str] = field(default_factory=list)  # the steps before the longest wait
     log: list[str] = field(default_factory=list)
@@ -102,5 +103,6 @@ def quiet_point(world: World, chaos: Chaos, figures: Figures) -> float:
     except AssertionError:
         raise Divergence("\n".join(last)) from None
     figures.checks += 1
+    figures.traefik_keys = max(figures.traefik_keys, len(world.etcd().values(TRAEFIK + "/")))
     return time.monotonic() - began
 

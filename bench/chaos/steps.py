@@ -17,11 +17,26 @@ import requests
 from bench.chaos.schedule import Step
 from bench.chaos.world import LABEL, ROOT, TTL, Host, World
 from tests.support.servers import EtcdMember
+from tests.support.waiting import wait_until
 
 HEALTHCHECK = {"test": ["CMD-SHELL", "test -f /tmp/healthy"], "interval": 300_000_000, "retries": 1}
 # every service publishes the same container ports on every host (the seed's own rule for the `port` key)
 SERVICES = {"web": {"80/tcp": None}, "api": {"8080/tcp": None, "53/udp": None}, "db": {"5432/tcp": []},
             "local": {"9090/tcp": ("127.0.0.1", None)}}  # published, tcp and udp, exposed only, bound to an address
+# the traefik layout (SPEC §7): web and local name their router and service alike on every host (shared
+# definitions: a rule, an entrypoint list, a middleware, the server port; web's router linked to its only service),
+# api only enables itself (the defaults: a service and a router named after the container, its lowest tcp port)
+TRAEFIK_LABELS = {
+    "web": {"traefik.enable": "true", "traefik.http.routers.web.rule": "Host(`web.chaos`)",
+            "traefik.http.routers.web.entrypoints": "web,websecure",
+            "traefik.http.routers.web.middlewares": "web-strip",
+            "traefik.http.middlewares.web-strip.stripprefix.prefixes": "/web,/v1",
+            "traefik.http.services.web.loadbalancer.server.port": "80"},
+    "api": {"traefik.enable": "true"},
+    "local": {"traefik.enable": "true", "traefik.http.routers.local.rule": "PathPrefix(`/local`)",
+              "traefik.http.routers.local.service": "local",
+              "traefik.http.services.local.loadbalancer.server.port": "9090"},
+}
 LABELS = [{"tier": "front"}, {"a/b": "slash", "p%c": "per%cent"}, {"ünï": "çödé ✓"}, {"empty": ""}, {}]
 
 
@@ -52,7 +67,7 @@ class Chaos:
     def op_run(self, host: Host, slot: int) -> str:
         service = list(SERVICES)[slot % len(SERVICES)]
         options = {"healthcheck": HEALTHCHECK} if slot % 4 == 0 else {}
-        labels = {**LABELS[slot % len(LABELS)], "SERVICE_NAME": service, LABEL: "1"}
+        labels = {**LABELS[slot % len(LABELS)], **TRAEFIK_LABELS.get(service, {}), "SERVICE_NAME": service, LABEL: "1"}
         container = host.client.containers.run("srtest/busybox:latest", "sleep 100000", detach=True,
                                                name=f"chaos-{uuid.uuid4().hex[:8]}", labels=labels,
                                                ports=SERVICES[service], **options)
@@ -198,6 +213,11 @@ class Chaos:
     def _signal(self, host: Host, signum: signal.Signals) -> str:
         if host.agent is None or host.agent.process.poll() is not None:
             return "skipped (agent not running)"
+        # an agent started again at the last check may still be importing: a SIGUSR2 or SIGHUP before it handles
+        # them would end it (their default action), which is the harness's doing, not the agent's
+        process = host.agent.process
+        wait_until(lambda: process.poll() is not None or _handles(process.pid, signum), timeout=30,
+                   what=f"the agent of {host.name} handling {signum.name}")
         host.agent.signal(signum)
         return f"{signum.name} to the agent of {host.name}"
 
@@ -225,6 +245,16 @@ class Chaos:
     @staticmethod
     def _running(member: EtcdMember) -> bool:
         return member.process is not None and member.process.poll() is None
+
+
+def _handles(pid: int, signum: signal.Signals) -> bool:
+    """Whether the process has a handler for the signal now (its SigCgt mask in /proc)."""
+    try:
+        with open(f"/proc/{pid}/status") as status:
+            caught = next((line.split()[1] for line in status if line.startswith("SigCgt:")), "0")
+    except OSError:
+        return False
+    return bool(int(caught, 16) >> (signum - 1) & 1)
 
 
 def _b64(raw: bytes) -> str:

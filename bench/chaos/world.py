@@ -18,6 +18,7 @@ from tests.support.podman import PodmanService, private_podman
 from tests.support.servers import Dockerd, EtcdMember, build_test_image, free_port, own_bridge, private_dockerd
 
 ROOT, BACKENDS = "/chaos", "/chaos-b"
+TRAEFIK = "chaos-t"  # the traefik layout's root: no leading "/" (SPEC §7)
 LABEL = "sr-chaos"
 TTL = 5
 
@@ -36,9 +37,9 @@ class Host:
     containers: list[Container] = field(default_factory=list)
 
     def start_agent(self, hosts: str) -> AgentProcess:
-        self.agent = self.factory.start(self.name, ROOT, ETCD_HOSTS=hosts, LAYOUTS="ec,backends",
-                                        BACKENDS_DIR=BACKENDS, HOST_IP=self.host_ip, TTL=str(TTL), RESYNC="10",
-                                        LOG_LEVEL="info")
+        self.agent = self.factory.start(self.name, ROOT, ETCD_HOSTS=hosts, LAYOUTS="ec,backends,traefik",
+                                        BACKENDS_DIR=BACKENDS, TRAEFIK_ROOT=TRAEFIK, HOST_IP=self.host_ip,
+                                        TTL=str(TTL), RESYNC="10", LOG_LEVEL="info")
         return self.agent
 
     def check_health(self, cid: str) -> None:

@@ -1,6 +1,6 @@
 """A short seeded chaos run (issue 14): container churn and faults on three hosts (the test dockerd, the second
-one, the private Podman) against a 3-member etcd cluster, and etcd exact at every quiet point. Long runs:
-`make chaos SEED=… MINUTES=…`."""
+one, the private Podman) against a 3-member etcd cluster, and etcd exact at every quiet point, in the ec, backends
+and traefik layouts. Long runs: `make chaos SEED=… MINUTES=…`."""
 
 from __future__ import annotations
 
@@ -26,6 +26,8 @@ def test_a_short_seeded_chaos_run_is_exact_at_every_quiet_point(tmp_path, etcd_c
         except Divergence as exc:
             pytest.fail(f"seed {SEED} diverged (replay: make chaos SEED={SEED}):\n{exc}")
     print(f"{sum(figures.operations.values())} operations, faults {dict(figures.faults)}, {figures.checks} checks, "
-          f"longest convergence after a fault {figures.longest_converge:.2f}s")
+          f"longest convergence after a fault {figures.longest_converge:.2f}s, "
+          f"at most {figures.traefik_keys} traefik keys at a check")
     assert figures.checks >= 5
+    assert figures.traefik_keys > 0  # the traefik layout was compared with containers that define something
     assert figures.uncovered == [] and set(figures.faults) == set(FAULTS)  # every kind happened (skips not counted)

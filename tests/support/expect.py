@@ -1,6 +1,9 @@
-"""The ec layout of SPEC §3 written out again for the tests, from the SPEC text, not from agent code."""
+"""The ec, backends and traefik layouts of SPEC §3, §4 and §7 written out again for the tests, from the SPEC text,
+not from agent code."""
 
 from __future__ import annotations
+
+import re
 
 
 def seg(text: str) -> str:
@@ -91,4 +94,86 @@ def backends_picture(client, root: str, host_ip: str) -> dict[str, str]:
     for inspect in inspects:
         if registrable(inspect):
             picture.update(expected_backends(inspect, root, host_ip))
+    return picture
+
+
+# -- the traefik layout of SPEC §7, written out again from its text ---------------------------------------------
+# Only what the chaos containers use is written out: http routers, services and middlewares, a rule, comma lists
+# (the fields below, as SPEC §7's `entrypoints=a,b` -> `…/entrypoints/0`, `…/1`), `x[0].y` -> `x/0/y`, and the
+# server fields that decide the server and are never keys. Anything else raises: it has no expectation here.
+TRAEFIK_LISTS = {"entrypoints", "middlewares", "stripprefix.prefixes"}
+TRAEFIK_FIELDS = {"rule", "service"} | TRAEFIK_LISTS
+TRAEFIK_SERVER = {"loadbalancer.server.port", "loadbalancer.server.scheme"}  # decide the server; never written
+
+
+def traefik_normalize(name: str) -> str:
+    """SPEC §7 'normalized as Traefik does': runs of characters other than letters and digits become `-`."""
+    return "-".join(part for part in re.split(r"[\W_]+", name) if part)
+
+
+def expected_traefik(inspect: dict, root: str, host_ip: str) -> dict[str, str]:
+    """SPEC §7 for one registrable container that is not a compose one: its servers and the definitions its
+    labels make (routers, services, middlewares), with the defaults of Traefik's Docker provider."""
+    labels = inspect["Config"].get("Labels") or {}
+    if labels.get("traefik.enable") != "true":
+        return {}
+    definitions: dict[tuple[str, str], dict[str, str]] = {}  # (kind, name) -> {field path: value}
+    for label, value in labels.items():
+        if not label.startswith("traefik.") or label == "traefik.enable":
+            continue
+        _, proto, kind, name, field = label.split(".", 4)
+        if proto != "http" or kind not in ("routers", "services", "middlewares"):
+            raise ValueError(f"no expectation written for {label}")
+        definitions.setdefault((kind, name), {})[re.sub(r"\[(\d+)\]", r".\1", field)] = value
+    services = [name for kind, name in definitions if kind == "services"]
+    if not services:  # a container that names no service gets one named after it
+        services = [traefik_normalize(inspect["Name"][1:])]
+        definitions[("services", services[0])] = {}
+    if not any(kind == "routers" for kind, _ in definitions) and len(services) <= 1:
+        definitions[("routers", traefik_normalize(inspect["Name"][1:]))] = {
+            "rule": f"Host(`{traefik_normalize(inspect['Name'][1:])}`)"}
+    for (kind, _), fields in definitions.items():
+        if kind == "routers" and "service" not in fields and len(services) == 1:
+            fields["service"] = services[0]  # a router without a service: the container's only service
+    keys: dict[str, str] = {}
+    for (kind, name), fields in definitions.items():
+        for field, value in fields.items():
+            if kind == "services" and field in TRAEFIK_SERVER:
+                continue
+            if field not in TRAEFIK_FIELDS:
+                raise ValueError(f"no expectation written for {kind} field {field}")
+            path = f"{root}/http/{kind}/{name}/{field.replace('.', '/')}"
+            if field in TRAEFIK_LISTS:
+                keys.update({f"{path}/{index}": item for index, item in enumerate(value.split(","))})
+            else:
+                keys[path] = value
+    for service in services:
+        server = traefik_server(inspect, definitions[("services", service)], host_ip)
+        if server is not None:
+            keys[f"{root}/http/services/{service}/loadbalancer/servers/{inspect['Id'][:12]}/url"] = server
+    return keys
+
+
+def traefik_server(inspect: dict, settings: dict[str, str], host_ip: str) -> str | None:
+    """`<scheme>://<ip>:<HostPort>` of the service's container port (its `loadbalancer.server.port`, else the
+    lowest tcp port the container exposes), None when that port is not published; `<ip>` as SPEC §4."""
+    ports = inspect["NetworkSettings"].get("Ports") or {}
+    specs = set(ports) | set(inspect["Config"].get("ExposedPorts") or {})
+    exposed = sorted(int(spec.split("/")[0]) for spec in specs if spec.split("/")[1].lower() == "tcp")
+    port = settings.get("loadbalancer.server.port") or (str(exposed[0]) if exposed else None)
+    bindings = ports.get(f"{port}/tcp") if port else None
+    if not bindings:
+        return None
+    ip = bindings[0]["HostIp"] if bindings[0]["HostIp"] not in ("", "0.0.0.0", "::") else host_ip
+    return f"{settings.get('loadbalancer.server.scheme', 'http')}://{ip}:{bindings[0]['HostPort']}"
+
+
+def traefik_picture(client, root: str, host_ip: str) -> dict[str, str]:
+    """What the traefik layout must hold for the registrable containers of one engine; the definitions several
+    hosts share are equal when their containers define them alike, so the union over hosts is the whole."""
+    picture: dict[str, str] = {}
+    for item in client.api.containers():
+        inspect = client.api.inspect_container(item["Id"])
+        if registrable(inspect):
+            picture.update(expected_traefik(inspect, root, host_ip))
     return picture
