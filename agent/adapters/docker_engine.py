@@ -20,7 +20,8 @@ EVENT_FILTERS = {"type": ["container", "network"]}
 # too: a signal changes nothing by itself, and `die` follows when the container dies (an inspect on `kill`
 # during `docker rm -f` waits for Docker's container lock and delays everything queued behind it).
 CONTAINER_ACTIONS = frozenset({"start", "die", "stop", "pause", "unpause", "destroy", "remove", "rename",
-                               "restart", "update", "oom"})  # `remove`: Podman's `destroy`
+                               "restart", "update", "oom", "kill"})  # `remove`: Podman's `destroy`
+KILL = "kill"  # a signal sent to a container: its stop signal says it is leaving (SPEC §6)
 NETWORK_ACTIONS = frozenset({"connect", "disconnect"})
 # Actions after which a container is certainly not to be registered: no inspect needed (an inspect during
 # `docker rm` waits for Docker's container lock, tens of milliseconds).
@@ -32,6 +33,11 @@ MAX_IN_FLIGHT = 16  # requests (inspects) in flight at once; each keeps its conn
 
 class DockerUnavailable(Exception):
     """The daemon cannot be reached or answered with a server error."""
+
+
+def kill_signal(event: dict[str, Any]) -> str:
+    """The signal a `kill` event names (Docker: its number, "15"); "" when it names none (Podman 4.3)."""
+    return str(((event.get("Actor") or {}).get("Attributes") or {}).get("signal") or "")
 
 
 def affected_container(event: dict[str, Any]) -> str | None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 from collections.abc import Mapping
 from typing import Any
 
@@ -69,3 +70,27 @@ def is_registrable(inspect: Inspect) -> bool:
     if health_status(inspect) not in (None, "healthy"):
         return False
     return not is_ignored(inspect)
+
+
+def signal_number(text: str) -> int | None:
+    """A signal as Docker or an image names it ("15", "SIGTERM", "TERM", "sigquit"); None when it names none."""
+    name = text.strip().upper()
+    if name.isascii() and name.isdigit():
+        return int(name)
+    try:
+        return int(signal.Signals[name if name.startswith("SIG") else f"SIG{name}"])
+    except KeyError:
+        return None
+
+
+def stop_signal(inspect: Inspect) -> int:
+    """The signal `docker stop` sends the container first: its `Config.StopSignal`, else SIGTERM."""
+    given = str((inspect.get("Config") or {}).get("StopSignal") or "")
+    return signal_number(given) or int(signal.SIGTERM)
+
+
+def is_leaving(stop: int, sent: str) -> bool:
+    """Whether a signal sent to a container whose stop signal is `stop` tells it to go (SPEC §6): that signal,
+    or SIGKILL. Any other (SIGHUP to reload, SIGUSR1…) changes nothing."""
+    number = signal_number(sent)
+    return number is not None and number in (stop, int(signal.SIGKILL))

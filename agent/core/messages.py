@@ -12,6 +12,7 @@ from agent.core.kv import WatchEvent
 class ContainerChanged:
     container_id: str
     action: str
+    signal: str = ""  # of a `kill` event: the signal sent, as Docker names it ("15")
 
 
 @dataclass(frozen=True)

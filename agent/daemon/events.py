@@ -10,7 +10,7 @@ from typing import Any
 import gevent
 
 from agent import metrics
-from agent.adapters.docker_engine import Docker, DockerUnavailable, affected_container
+from agent.adapters.docker_engine import KILL, Docker, DockerUnavailable, affected_container, kill_signal
 from agent.core.messages import ContainerChanged, Message, Resync
 from agent.retry import DOCKER_STREAM, Backoff
 
@@ -71,6 +71,6 @@ class EventFollower:
             cid = affected_container(event)
             if cid:
                 log.debug("event %s %s", action, cid[:12])
-                self._submit(ContainerChanged(cid, action))
+                self._submit(ContainerChanged(cid, action, kill_signal(event) if action == KILL else ""))
                 if action == VERDICTLESS_HEALTH:
                     self._later(HEALTH_SETTLE, self._submit, ContainerChanged(cid, action))

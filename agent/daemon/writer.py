@@ -5,6 +5,7 @@ host wants and wrote lives in the pure `HostState`."""
 from __future__ import annotations
 
 import logging
+import signal
 import time
 from collections.abc import Callable, Sequence
 
@@ -13,10 +14,10 @@ import gevent.event
 import gevent.queue
 
 from agent import metrics
-from agent.adapters.docker_engine import STOPPING_ACTIONS, Docker, DockerUnavailable
+from agent.adapters.docker_engine import KILL, STOPPING_ACTIONS, Docker, DockerUnavailable
 from agent.adapters.etcd import Etcd
 from agent.adapters.etcd_errors import EtcdError, LeaseNotFound
-from agent.core.container import Inspect, container_id, describe
+from agent.core.container import Inspect, container_id, describe, is_leaving, stop_signal
 from agent.core.hoststate import Comparison, GroupPlan, HostState
 from agent.core.marker import STOPPED, Marker
 from agent.core.messages import ContainerChanged, HoldersSilent, KeysChanged, LeaseLost, Message, Resync, Shutdown, Wipe
@@ -31,6 +32,9 @@ from agent.layouts import Layout, keys_of
 from agent.retry import ETCD_WRITE, INSPECT_AGAIN, Backoff, spread
 
 log = logging.getLogger(__name__)
+
+RETURNING = frozenset({"start", "restart"})  # a leaving container started again is registered again
+STOP_DEFAULT = int(signal.SIGTERM)  # the stop signal of a container not inspected yet
 
 Follow = Callable[[set[str], int], None]  # the prefixes (or single keys) to watch, from a revision on
 
@@ -50,6 +54,8 @@ class Writer:
         self._docker_read = False  # no full comparison before Docker was listed once: it would delete
         self._reader = ContainerReader(docker)
         self._unread: frozenset[str] = frozenset()  # running containers the last read could not inspect
+        self._stop_signals: dict[str, int] = {}  # container id -> the signal `docker stop` sends it first
+        self._leaving: set[str] = set()  # running containers told to stop: out until Docker starts them again
         self._reread = Backoff(INSPECT_AGAIN)
         self._backoff = Backoff(ETCD_WRITE)
         self._schedule = Schedule(resync_every)
@@ -102,8 +108,13 @@ class Writer:
     # -- handlers ----------------------------------------------------------------------------------
     def handle_container(self, message: ContainerChanged) -> None:
         cid = message.container_id
+        if message.action == KILL and not self._told_to_leave(message):
+            return
+        if message.action in RETURNING:
+            self._leaving.discard(cid)
         try:
-            inspect = None if message.action in STOPPING_ACTIONS else self._docker.inspect(cid)
+            leaving = message.action in STOPPING_ACTIONS or cid in self._leaving
+            inspect = None if leaving else self._docker.inspect(cid)
         except DockerUnavailable as exc:
             log.warning("cannot inspect %s after %s: %s", cid[:12], message.action, exc)
             return
@@ -129,6 +140,18 @@ class Writer:
             self._follow_host(known + 1)
         else:
             (metrics.REGISTRATIONS if keys else metrics.REMOVALS).labels("error").inc()
+
+    def _told_to_leave(self, message: ContainerChanged) -> bool:
+        """A `kill` event: its container's stop signal (or SIGKILL) says it is leaving (SPEC §6); its keys go at
+        once, while it may still finish its requests. Any other signal changes nothing."""
+        cid = message.container_id
+        stop = self._stop_signals.get(cid, STOP_DEFAULT)
+        if not is_leaving(stop, message.signal):
+            log.debug("%s: signal %s is not its stop signal (%d): nothing changes", self._changelog.name(cid),
+                      message.signal or "(none named)", stop)
+            return False
+        self._leaving.add(cid)
+        return True
 
     def handle_keys_changed(self, message: KeysChanged) -> None:
         """Self-healing: a change by someone else to what this host wants, or under its host-scoped
@@ -244,7 +267,8 @@ class Writer:
     def _container_keys(self, inspect: Inspect) -> dict[str, str]:
         keys, notes = keys_of(inspect, self.state.layouts)
         self._changelog.left_out(container_id(inspect), describe(inspect), notes)
-        return keys
+        self._stop_signals[container_id(inspect)] = stop_signal(inspect)
+        return {} if container_id(inspect) in self._leaving else keys
 
     def _read_docker(self) -> bool:
         """Rebuild the desired state from every running container; keep the old one if Docker is away. A
@@ -255,6 +279,9 @@ class Writer:
             log.warning("cannot list containers, keeping what is known: %s", exc)
             return False
         self._docker_read = True
+        running = {container_id(item) for item in listing.inspects} | set(listing.unread)
+        self._leaving &= running  # a leaving container that died is registered again by its next start
+        self._stop_signals = {cid: stop for cid, stop in self._stop_signals.items() if cid in running}
         groups = {container_id(item): self._container_keys(item) for item in listing.inspects}
         self._changelog.names = {container_id(item): describe(item) for item in listing.inspects}
         known = {cid: self.state.desired.group(cid) for cid in listing.unread if self.state.desired.has_group(cid)}

@@ -2,7 +2,7 @@
 
 import pytest
 
-from agent.adapters.docker_engine import STOPPING_ACTIONS, affected_container
+from agent.adapters.docker_engine import STOPPING_ACTIONS, affected_container, kill_signal
 
 CID = "c" * 64
 
@@ -11,13 +11,13 @@ def container_event(action: str) -> dict:
     return {"Type": "container", "Action": action, "Actor": {"ID": CID, "Attributes": {"name": "web"}}}
 
 
-@pytest.mark.parametrize("action", ["start", "die", "stop", "pause", "unpause", "destroy", "rename",
+@pytest.mark.parametrize("action", ["start", "die", "stop", "pause", "unpause", "destroy", "rename", "kill",
                                     "health_status: healthy", "health_status: unhealthy"])
 def test_relevant_container_actions(action):
     assert affected_container(container_event(action)) == CID
 
 
-@pytest.mark.parametrize("action", ["kill", "create", "exec_create: sh", "exec_start: sh", "exec_die", "attach"])
+@pytest.mark.parametrize("action", ["create", "exec_create: sh", "exec_start: sh", "exec_die", "attach"])
 def test_actions_that_change_nothing_are_ignored(action):
     assert affected_container(container_event(action)) is None
 
@@ -44,3 +44,9 @@ def test_docker_network_event_names_the_container_not_the_network(action):
 def test_network_lifecycle_events_change_nothing(action):
     event = {"Type": "network", "Action": action, "Actor": {"ID": "n" * 64, "Attributes": {"name": "net"}}}
     assert affected_container(event) is None
+
+
+def test_a_kill_event_names_its_signal_and_podmans_names_none():
+    docker_kill = {"Type": "container", "Action": "kill", "Actor": {"ID": CID, "Attributes": {"signal": "15"}}}
+    podman_kill = {"Type": "container", "Action": "kill", "Actor": {"ID": CID, "Attributes": {"name": "web"}}}
+    assert (kill_signal(docker_kill), kill_signal(podman_kill)) == ("15", "")

@@ -992,6 +992,42 @@ def test_traefik_keys_with_ttl_0_are_recorded_and_go_with_their_container_even_a
     assert not any(gone[:12] in key for key in etcd.under("traefik/"))
 
 
+def test_a_container_sent_its_stop_signal_leaves_at_once_and_stays_out_until_it_starts_again():
+    """SPEC §6: the `kill` event carrying the container's stop signal removes its keys in every layout while it
+    still runs; no full comparison brings it back; `start` does. Any other signal changes nothing."""
+    host = Host(layouts=("ec", "backends", "traefik")).sync()
+    cid = cid_of("three_ports")
+    before = host.etcd.under("/")
+    revision = host.etcd.rev
+    for other in ("1", "10", "SIGWINCH", ""):  # SIGHUP to reload, SIGUSR1, SIGWINCH; Podman names none
+        host.writer.handle_container(ContainerChanged(cid, "kill", other))
+    assert host.etcd.rev == revision
+    host.writer.handle_container(ContainerChanged(cid, "kill", "15"))
+    assert host.etcd.rev == revision + 1  # one transaction
+    assert not [key for key in host.etcd.under("/") if cid in key or cid[:12] in key]
+    assert host.docker.containers[cid]["State"]["Running"]
+    for reason in ("periodic", "SIGHUP"):
+        host.writer.handle_resync(Resync(reason))
+    host.event(cid, "health_status: healthy")
+    assert not [key for key in host.etcd.under("/") if cid in key or cid[:12] in key]
+    host.event(cid, "start")
+    assert host.etcd.under("/") == before
+
+
+@pytest.mark.parametrize(("stop", "leaving", "staying"), [("SIGQUIT", "3", "15"), ("", "9", "2"), ("3", "9", "15")])
+def test_the_stop_signal_is_the_containers_own_or_sigkill(stop, leaving, staying):
+    data = container("three_ports")
+    data["Config"]["StopSignal"] = stop
+    docker = FakeDocker()
+    docker.add(data)
+    host = Host(docker=docker).sync()
+    keys = host.etcd.under(P + "/containers/")
+    host.writer.handle_container(ContainerChanged(data["Id"], "kill", staying))
+    assert host.etcd.under(P + "/containers/") == keys
+    host.writer.handle_container(ContainerChanged(data["Id"], "kill", leaving))
+    assert host.etcd.under(P + "/containers/") == {}
+
+
 def test_a_change_by_someone_else_during_the_first_comparison_is_healed():
     """Defect: the watches started after the comparison's own writes, not after its read: a foreign delete
     landing between the two was never seen (with RESYNC=0, never repaired)."""
