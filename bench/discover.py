@@ -167,8 +167,8 @@ def spread(samples: list[float], scale: float = 1000.0, unit: str = "ms") -> str
 # -- 1. out of rotation, into rotation ------------------------------------------------------------------------
 @dataclass
 class Rotation:
-    out: list[float] = field(default_factory=list)  # die event -> config without it and haproxy reloaded
-    stop_call: list[float] = field(default_factory=list)  # just before stop() -> die event
+    out: list[float] = field(default_factory=list)  # kill event (the stop signal) -> config without it, reloaded
+    stop_call: list[float] = field(default_factory=list)  # just before stop() -> the kill event
     into: list[float] = field(default_factory=list)  # start event -> its reply through the listener
     into_etcd: list[float] = field(default_factory=list)  # start event -> its backend key seen in etcd
     into_config: list[float] = field(default_factory=list)  # start event -> in the config and haproxy reloaded
@@ -222,10 +222,10 @@ def rotation(bench: Bench, live: list[Backend], rounds: int) -> Rotation:
         leaving.container.stop(timeout=0)
         gone = bench.reload_with(before, lambda text, line=leaving.line: line not in text,
                                  f"{leaving.name} out of rotation")
-        poll(lambda name=leaving.name: name in bench.events.die, 10, f"the die event of {leaving.name}")
-        died = bench.events.die[leaving.name]
-        found.out.append(gone - died)
-        found.stop_call.append(died - called)
+        poll(lambda name=leaving.name: name in bench.events.kill, 10, f"the kill event of {leaving.name}")
+        signalled = bench.events.kill[leaving.name]
+        found.out.append(gone - signalled)
+        found.stop_call.append(signalled - called)
         living = {backend.reply for backend in live}
         found.stray.update(reply for reply in replies(bench.port, 4) if reply not in living)
         leaving.container.remove(force=True)
@@ -282,7 +282,7 @@ class Reloads:
     reloads: int
     seconds: float
     traffic: Traffic
-    removals: list[tuple[float, float]]  # (die event, reload without it logged) of each container stopped
+    removals: list[tuple[float, float]]  # (kill event, reload without it logged) of each container stopped
 
 
 def across_reloads(bench: Bench, live: list[Backend], count: int) -> Reloads:
@@ -314,8 +314,8 @@ def across_reloads(bench: Bench, live: list[Backend], count: int) -> Reloads:
                 extra.container.stop(timeout=0)
                 gone = bench.reload_with(before, lambda text, line=extra.line: line not in text,
                                          f"{extra.name} removed")
-                poll(lambda name=extra.name: name in bench.events.die, 10, f"the die event of {extra.name}")
-                removals.append((bench.events.die[extra.name], gone))
+                poll(lambda name=extra.name: name in bench.events.kill, 10, f"the kill event of {extra.name}")
+                removals.append((bench.events.kill[extra.name], gone))
                 extra.container.remove(force=True)
                 extra = None
             changes += 1
@@ -327,17 +327,17 @@ def across_reloads(bench: Bench, live: list[Backend], count: int) -> Reloads:
 
 
 def miss_timing(across: Reloads) -> str:
-    """Where the requests not answered fell relative to a stopped container's `die` event and its reload."""
+    """Where the requests not answered fell relative to a stopped container's stop signal and its reload."""
     windows = [gone - died for died, gone in across.removals]
     if not windows:
         return ""
     inside = [start - died for start in across.traffic.miss_starts for died, gone in across.removals
               if died - 0.2 <= start <= gone]
     text = (f" Each of the {len(windows)} containers stopped under traffic stayed in haproxy's configuration "
-            f"{min(windows) * 1000:.0f}-{max(windows) * 1000:.0f} ms after its `die` event (until the reload).")
+            f"{min(windows) * 1000:.0f}-{max(windows) * 1000:.0f} ms after its stop signal (until the reload).")
     if inside:
         text += (f" {len(inside)} of the requests not answered began in such a window, "
-                 f"{min(inside) * 1000:+.0f} to {max(inside) * 1000:+.0f} ms from the `die` event.")
+                 f"{min(inside) * 1000:+.0f} to {max(inside) * 1000:+.0f} ms from the stop signal.")
     return text
 
 
@@ -411,9 +411,10 @@ def rows(found: Rotation, across: Reloads, durations: list[float]) -> list[tuple
     oddities = ", ".join(f"{kind} {traffic.kinds[kind]}" for kind in ("failed", "empty", "other"))
     stray = sum(found.stray.values())
     return [
-        (f"out of rotation: `die` -> config without it + haproxy reloaded ({len(found.out)} rounds)",
+        (f"out of rotation: stop signal (`kill` event) -> config without it + haproxy reloaded "
+         f"({len(found.out)} rounds)",
          spread(found.out), f"stray replies from it afterwards: {stray}"),
-        ("(stop() called -> `die` event, same rounds)", spread(found.stop_call), "not counted above"),
+        ("(stop() called -> `kill` event, same rounds)", spread(found.stop_call), "not counted above"),
         (f"into rotation: `start` -> its reply through the listener ({len(found.into)} rounds)",
          spread(found.into), "polls: " + ", ".join(f"{kind} {count}" for kind, count in found.polled.items())),
         ("(`start` -> its backend key in etcd, same rounds, polled)", spread(found.into_etcd), "the agent"),

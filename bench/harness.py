@@ -97,6 +97,7 @@ class DockerTimes:
     def __init__(self, client: docker.DockerClient) -> None:
         self.start: dict[str, float] = {}
         self.die: dict[str, float] = {}
+        self.kill: dict[str, float] = {}  # the first signal sent (docker stop: the stop signal)
         self.delivered: dict[tuple[str, str], float] = {}  # (action, name) -> when this stream brought it
         self._events = client.events(decode=True, filters={"type": "container"})
         threading.Thread(target=self._run, daemon=True).start()
@@ -105,7 +106,7 @@ class DockerTimes:
         try:
             for event in self._events:
                 action = event.get("Action")
-                target = {"start": self.start, "die": self.die}.get(action)
+                target = {"start": self.start, "die": self.die, "kill": self.kill}.get(action)
                 if target is not None:
                     name = event["Actor"]["Attributes"]["name"]
                     target.setdefault(name, event["timeNano"] / 1e9)

@@ -36,6 +36,11 @@ _TAGGED = re.compile(r"^\[(ALERT|WARNING|NOTICE)\]\s*(?:\(\d+\))?\s*:\s*(.*)$")
 LEVELS = {"ALERT": logging.ERROR, "WARNING": logging.WARNING, "NOTICE": logging.INFO}
 RECENT = 10
 REASON_LENGTH = 500
+# What haproxy 2.6 says, tagged WARNING or ALERT, on every ordinary reload (the old worker's proxies stopping, the
+# old worker leaving) and on a stop we asked for: information, not a warning.
+ORDINARY = re.compile(r"Proxy \S+ stopped \(cumulated conns|Former worker \(\d+\) exited with code 0 ")
+ORDINARY_AT_STOP = re.compile(r"Exiting Master process|Current worker \(\d+\) exited with code 143 |"
+                              r"All workers exited\. Exiting\.\.\. \(0\)")
 
 
 class HaproxyError(Exception):
@@ -70,12 +75,15 @@ class Output:
     def __init__(self) -> None:
         self.alerts = 0  # ALERT lines seen
         self.recent: list[str] = []  # the last RECENT of them
+        self.stopping = False  # we asked haproxy to stop: its workers' exit is expected
 
     def relay(self, stream: IO[bytes]) -> None:
         for raw in stream:
             line = raw.decode(errors="replace").rstrip()
             tagged = _TAGGED.match(line)
             tag, text = (tagged.group(1), tagged.group(2)) if tagged else ("NOTICE", line)
+            if ORDINARY.match(text) or (self.stopping and ORDINARY_AT_STOP.match(text)):
+                tag = "NOTICE"
             if tag == "ALERT":
                 self.alerts += 1
                 self.recent = [*self.recent, text][-RECENT:]
@@ -88,6 +96,7 @@ class Haproxy:
         self.binary = binary
         self.config_path = config_path
         self.master_socket = config_path + ".sock"
+        self.listeners_socket = config_path + ".xfer"  # the workers' stats socket the listeners go over
         self.process: subprocess.Popen | None = None
         self._output = Output()
         self._relay: gevent.Greenlet | None = None
@@ -160,6 +169,7 @@ class Haproxy:
         """Stop the master and its workers (SIGTERM; SIGKILL after STOP_TIMEOUT); the exit status."""
         if self.process is None or self.process.poll() is not None:
             return None if self.process is None else self.process.returncode
+        self._output.stopping = True
         self.process.terminate()
         try:
             return self.process.wait(STOP_TIMEOUT)

@@ -46,7 +46,7 @@ def once(config: DiscoverConfig) -> int:
     table = read_routes(config)
     if table is None:
         return 1
-    sys.stdout.write(render(table, config.bind))
+    sys.stdout.write(render(table, config.bind, Haproxy(config.haproxy_bin, config.haproxy_config).listeners_socket))
     return 0
 
 
@@ -58,7 +58,7 @@ def check(config: DiscoverConfig) -> int:
     print(f"etcd: ok, {len(table.routes)} routes, {table.backend_count} backends, {len(table.skipped)} keys skipped "
           f"under {config.backends_dir}/")
     haproxy = Haproxy(config.haproxy_bin, config.haproxy_config)
-    reason = haproxy.check(render(table, config.bind))
+    reason = haproxy.check(render(table, config.bind, haproxy.listeners_socket))
     if reason is not None:
         print(f"haproxy: FAILED, {haproxy.version()} refuses the rendering: {reason}")
         return 1

@@ -1,9 +1,11 @@
 """`Reloader`: the one place that renders the routes and has haproxy load them.
 
-A change asks for a reload; the reloader gathers changes for the debounce window, renders, and reloads only
-when the text differs from what haproxy serves: a burst of container changes is one reload, at most one per
-window. A rendering haproxy refuses (`haproxy -c`, or the master at reload) is logged with its reason and not
-tried again until the routes change or SIGHUP asks; the last good configuration keeps serving."""
+A change asks for a reload. The first after a quiet period (no reload for the debounce window) is applied at
+once, so a container leaving is out of rotation within milliseconds; the changes that follow within the window
+are gathered into one reload at its end: a burst of container changes is one or two reloads, at most one per
+window. A reload happens only when the text differs from what haproxy serves. A rendering haproxy refuses
+(`haproxy -c`, or the master at reload) is logged with its reason and not tried again until the routes change or
+SIGHUP asks; the last good configuration keeps serving."""
 
 from __future__ import annotations
 
@@ -40,7 +42,7 @@ def changes(before: RouteTable, after: RouteTable) -> str:
 class Reloader:
     def __init__(self, keys: Callable[[], Mapping[str, KeyValue]], haproxy: Haproxy, root: str, bind: str,
                  debounce: float, sleep: Callable[[float], None] = gevent.sleep, local_backends: bool = False,
-                 probe: Probe = bind_problem) -> None:
+                 probe: Probe = bind_problem, clock: Callable[[], float] = time.monotonic) -> None:
         self._keys = keys
         self._local_backends = local_backends
         self._probe = probe
@@ -50,6 +52,8 @@ class Reloader:
         self._bind = bind
         self._debounce = debounce
         self._sleep = sleep
+        self._clock = clock
+        self._applied_at = float("-inf")  # when the last rendering was applied
         self._wanted = gevent.event.Event()
         self._forced = False
         self._refused: str | None = None  # the last rendering haproxy refused: not tried again unless forced
@@ -70,19 +74,23 @@ class Reloader:
         if reason is not None:
             self._refuse(text, reason)
             table = RouteTable((), ())
-            text = render(table, self._bind)
+            text = render(table, self._bind, self._haproxy.listeners_socket)
         self._haproxy.install(text)
         self._haproxy.start()
         self._serve(table, text)
         self.started = True
+        self._applied_at = self._clock()
 
     def run(self) -> None:
         while True:
             self._wanted.wait(LEFT_OUT_RETRY if self.left_out else None)  # a port left out may come free
-            self._sleep(self._debounce)
+            since = self._clock() - self._applied_at
+            if since < self._debounce:  # within the window of the last reload: gather until its end
+                self._sleep(self._debounce - since)
             self._wanted.clear()
             force, self._forced = self._forced, False
             self.apply_or_retry(force)
+            self._applied_at = self._clock()
 
     def apply_or_retry(self, force: bool) -> str:
         """`apply`, but a failure of this process (no descriptor left: EMFILE under a flood of connections, a
@@ -122,7 +130,7 @@ class Reloader:
                                                     self._probe)
         metrics.LEFT_OUT.set(self.left_out)
         self._warn(table.skipped)
-        return table, render(table, self._bind)
+        return table, render(table, self._bind, self._haproxy.listeners_socket)
 
     def _warn(self, skipped: tuple[Skipped, ...]) -> None:
         """One warning per skipped key, as long as it stays skipped for the same reason."""

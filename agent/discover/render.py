@@ -27,6 +27,7 @@ PREAMBLE = (
     "    default-server inter 1s fall 2 rise 2",
 )
 _IDENTIFIER = re.compile(r"[A-Za-z0-9_.:-]+")
+SOCKET_PATH = re.compile(r"[^\s\x00-\x1f\x7f\"'\\#$]+")  # a path haproxy reads as one word, unquoted
 
 
 def bind_address(bind: str) -> str:
@@ -38,10 +39,19 @@ def bind_address(bind: str) -> str:
     return f"[{address}]" if address.version == 6 else str(address)
 
 
-def render(table: RouteTable, bind: str) -> str:
-    """The whole configuration text; the empty table gives global and defaults only (haproxy starts so)."""
+def render(table: RouteTable, bind: str, listeners_socket: str | None = None) -> str:
+    """The whole configuration text; the empty table gives global and defaults only (haproxy starts so).
+
+    `listeners_socket`: the workers' stats socket with `expose-fd listeners`, over which a reloading master's
+    new workers take the listening sockets of the old ones, every time: without a listener of its own an old
+    worker with no route has nothing to hand over, and haproxy 2.6 logs an ALERT at that first reload."""
     address = bind_address(bind)
     lines = [HEADER, *PREAMBLE]
+    if listeners_socket is not None:
+        if not SOCKET_PATH.fullmatch(listeners_socket):
+            raise ValueError(f"socket path {listeners_socket!r} is not one haproxy word")
+        lines.insert(lines.index("    master-worker") + 1,
+                     f"    stats socket {listeners_socket} mode 600 level admin expose-fd listeners")
     for route in table.routes:
         lines += ["", *_listen(route, address)]
     return "\n".join(lines) + "\n"

@@ -11,7 +11,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import partial
 
-from agent.discover.render import bind_address
+from agent.discover.render import SOCKET_PATH, bind_address
 from agent.layouts.backends import BACKENDS_DIR
 from agent.settings import (
     CONNECTION,
@@ -62,7 +62,10 @@ def _config_path(text: str) -> str:
     path = os.path.abspath(path)
     if "," in path:  # haproxy's -S splits its argument at the first comma (socket, then bind options)
         raise ConfigError(f"EC_REGISTRATOR_HAPROXY_CONFIG: expected a path without a comma, got {text!r}")
-    if len((path + ".sock").encode()) > MOST_SOCKET_PATH:
+    if not SOCKET_PATH.fullmatch(path):  # the listeners' socket, the path + .xfer, is a word of its configuration
+        raise ConfigError(f"EC_REGISTRATOR_HAPROXY_CONFIG: expected a path without spaces, quotes, '\\', '#', '$' "
+                          f"or control characters, got {text!r}")
+    if len((path + ".sock").encode()) > MOST_SOCKET_PATH:  # .sock is the longer of its two sockets' suffixes
         raise ConfigError(f"EC_REGISTRATOR_HAPROXY_CONFIG: expected a path of at most {MOST_SOCKET_PATH - 5} bytes "
                           f"(its master socket, the path + .sock, must fit a unix socket address), got {path!r}")
     return path
@@ -92,7 +95,7 @@ OWN = (
     Setting("bind", "--bind", "EC_REGISTRATOR_DISCOVER_BIND", "127.0.0.1",
             "address every route listens on (0.0.0.0 or :: for every interface)", _bind),
     Setting("debounce", "--debounce", "EC_REGISTRATOR_DISCOVER_DEBOUNCE", "0.5",
-            "seconds changes are gathered before one reload", _debounce),
+            "seconds after a reload in which further changes are gathered into one", _debounce),
     Setting("local_backends", "--local-backends", "EC_REGISTRATOR_DISCOVER_LOCAL_BACKENDS", "false",
             "route to loopback and link-local backends too (127.0.0.0/8, ::1, 169.254.0.0/16, fe80::/10): only on a "
             "single machine, where agent, containers and discover share one loopback",

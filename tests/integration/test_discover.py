@@ -391,3 +391,27 @@ def test_haproxy_exiting_by_itself_ends_discover_with_status_1(discovers, etcd, 
     assert discover.wait_exit() == 1
     errors = [line for line in discover.log().splitlines() if " ERROR " in line]
     assert len(errors) == 1 and "haproxy exited" in errors[0], discover.log()
+
+
+def test_reloads_from_no_route_on_and_a_stop_log_no_warning_and_hand_the_listeners_over(discovers, etcd, root):
+    """Issue 21: the first reload of a discover started with no route logged haproxy's `Failed to get the sockets
+    from the old process!` (an ERROR), every ordinary reload a WARNING per stopping proxy and one for the old
+    worker leaving, and a stop an ERROR for the worker it stopped. Now the workers expose their listeners and
+    those lines are information."""
+    discover = discovers.start(root)
+    discover.wait_started()
+    with loopback_server("first") as backend:
+        port = free_port()
+        route(etcd, f"{root}/first/1", port, backend)
+        wait_until(lambda: ask(port) == "first", what="the first route, on the first reload")
+        with Traffic(port) as traffic:
+            for count in range(discover.reloads() + 1, discover.reloads() + 4):
+                discover.signal(signal.SIGHUP)
+                discover.wait_reloads(count)
+        assert set(traffic.seen) == {"first"}, traffic.seen  # the listeners handed over: nothing refused
+        discover.signal(signal.SIGTERM)
+        assert discover.wait_exit() == 0
+    logged = discover.log()
+    assert "Reloading HAProxy" in logged and "Exiting Master process" in logged
+    noisy = [line for line in logged.splitlines() if " WARNING " in line or " ERROR " in line]
+    assert noisy == []

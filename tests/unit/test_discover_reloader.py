@@ -21,6 +21,8 @@ EMPTY = render(RouteTable((), ()), BIND)
 class FakeHaproxy:
     """Records every call; `refuse` is the reason check() gives, `fail` the one reload() gives (None: fine)."""
 
+    listeners_socket = None  # rendered without the listeners' socket (tests/unit/test_discover_render.py has it)
+
     def __init__(self) -> None:
         self.calls: list[tuple[str, str | None]] = []
         self.refuse: str | None = None
@@ -188,15 +190,19 @@ def test_changes_names_added_removed_and_changed_routes():
     assert changes(RouteTable((), ()), before) == "added db-1-5432 (1 backends); added web-1-80 (1 backends)"
 
 
-def test_requests_within_the_debounce_window_make_one_apply(keys, haproxy):
+def test_the_first_change_after_a_quiet_window_is_applied_at_once_the_next_ones_gathered(keys, haproxy):
+    """Issue 21: a container leaving must be out of rotation within milliseconds, not a debounce window later;
+    the changes that follow within the window are still one reload at its end."""
     slept: list[float] = []
     gate = gevent.event.Event()
+    now = [100.0]
 
     def sleep(seconds: float) -> None:
         slept.append(seconds)
         gate.wait()
 
-    reloader = Reloader(lambda: keys, haproxy, B, BIND, 0.25, sleep, probe=every_port_free)  # type: ignore[arg-type]
+    reloader = Reloader(lambda: keys, haproxy, B, BIND, 0.25, sleep, probe=every_port_free,  # type: ignore[arg-type]
+                        clock=lambda: now[0])
     reloader.start()
     applied: list[str] = []
     apply = reloader.apply
@@ -208,23 +214,28 @@ def test_requests_within_the_debounce_window_make_one_apply(keys, haproxy):
     reloader.apply = counted  # type: ignore[method-assign]
     runner = gevent.spawn(reloader.run)
     try:
+        now[0] += 1  # quiet for longer than the window
         keys.update(route("db", 1, 5432, "10.0.0.2:5432"))
-        reloader.request()
         reloader.request()
         for _ in range(3):
             gevent.sleep(0)
-        assert slept == [0.25] and applied == []  # waiting out the window
+        assert applied == ["ok"] and slept == []  # at once
+        now[0] += 0.1  # within the window of that reload: gathered until its end
+        keys.update(route("db", 1, 5432, "10.0.0.2:5432", "10.0.0.3:5432"))
         for _ in range(3):
             reloader.request()
+        for _ in range(3):
+            gevent.sleep(0)
+        assert applied == ["ok"] and slept == [pytest.approx(0.15)]
         gate.set()
         for _ in range(5):
             gevent.sleep(0)
-        assert applied == ["ok"] and slept == [0.25]
-        assert haproxy.kinds().count("reload") == 1
-        reloader.request(force=True)  # SIGHUP: the same text loaded again
+        assert applied == ["ok", "ok"] and haproxy.kinds().count("reload") == 2
+        now[0] += 1
+        reloader.request(force=True)  # SIGHUP: the same text loaded again, at once
         for _ in range(5):
             gevent.sleep(0)
-        assert applied == ["ok", "ok"] and haproxy.kinds().count("reload") == 2
+        assert applied == ["ok", "ok", "ok"] and haproxy.kinds().count("reload") == 3 and len(slept) == 1
     finally:
         runner.kill()
 

@@ -166,6 +166,20 @@ def test_real_haproxy_accepts_the_small_and_the_empty_table(tmp_path):
     haproxy_accepts(render(RouteTable((), ()), "::"), tmp_path)
 
 
+def test_the_workers_expose_their_listeners_so_every_reload_hands_them_over(tmp_path):
+    """Issue 21: without a listener of its own, an old worker with no route had nothing to hand over and haproxy 2.6
+    logged `Failed to get the sockets from the old process!` (an ALERT) at the first reload."""
+    socket_path = str(tmp_path / "haproxy.cfg.xfer")
+    text = render(RouteTable((), ()), "127.0.0.1", socket_path)
+    global_section = text.split("\n\n")[0].splitlines()
+    assert f"    stats socket {socket_path} mode 600 level admin expose-fd listeners" in global_section
+    haproxy_accepts(text, tmp_path)
+    haproxy_accepts(render(small_table(), "127.0.0.1", socket_path), tmp_path)
+    for bad in ("/run/a b.xfer", "/run/a\nlisten x.xfer", '/run/"q".xfer'):
+        with pytest.raises(ValueError, match="is not one haproxy word"):
+            render(RouteTable((), ()), "127.0.0.1", bad)
+
+
 def test_real_haproxy_refuses_a_broken_config(tmp_path):
     """The check above can fail: haproxy really reads the file."""
     path = tmp_path / "haproxy.cfg"

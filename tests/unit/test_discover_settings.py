@@ -154,6 +154,9 @@ def test_the_cli_says_a_bad_setting_in_one_line_and_exits_2(capsys, monkeypatch,
 @pytest.mark.parametrize(("path", "expected"), [
     ("/run/a,b/haproxy.cfg", "expected a path without a comma"),
     ("/run/" + "x" * 84 + ".cfg", "expected a path of at most 92 bytes"),  # socket path of 98 bytes
+    ("/run/my configs/haproxy.cfg", "expected a path without spaces"),  # the listeners' socket is one word of it
+    ("/run/$HOME/haproxy.cfg", "expected a path without spaces"),
+    ("/run/#1/haproxy.cfg", "expected a path without spaces"),
 ])
 def test_a_configuration_path_haproxy_cannot_use_is_a_setting_error(path, expected):
     """Defect: these passed `check` and failed at start with exit 1 (measured with haproxy 2.6: a master socket
