@@ -153,6 +153,16 @@ class Haproxy:
         new = self._output.alerts - alerts
         return "; ".join(self._output.recent[-new:] if new else ["no reason given"])[:REASON_LENGTH]
 
+    def disable(self, servers: list[tuple[str, str]]) -> None:
+        """Take servers (proxy, server) out of rotation at once through the workers' runtime API: no new
+        connection goes to them, those open finish. The reload that follows removes them for good; when this
+        fails (no worker answers), that reload still does."""
+        commands = ";".join(f"disable server {proxy}/{server}" for proxy, server in servers)
+        try:
+            self._ask(commands, self.listeners_socket)
+        except OSError as exc:
+            log.debug("cannot take %d servers out before the reload: %s", len(servers), exc)
+
     def reloads(self) -> Reloads:
         """The master's counters, from `show proc` on its CLI."""
         found = _MASTER_LINE.search(self._ask("show proc"))
@@ -194,10 +204,10 @@ class Haproxy:
                 raise HaproxyError(f"haproxy's master did not answer within {timeout:g}s of its {what}")
             gevent.sleep(POLL)
 
-    def _ask(self, command: str) -> str:
+    def _ask(self, command: str, path: str | None = None) -> str:
         with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as client:
             client.settimeout(2.0)
-            client.connect(self.master_socket)
+            client.connect(path or self.master_socket)
             client.sendall(command.encode() + b"\n")
             client.shutdown(socket.SHUT_WR)
             chunks = []

@@ -84,6 +84,7 @@ class Reloader:
     def run(self) -> None:
         while True:
             self._wanted.wait(LEFT_OUT_RETRY if self.left_out else None)  # a port left out may come free
+            self.disable_leaving()
             since = self._clock() - self._applied_at
             if since < self._debounce:  # within the window of the last reload: gather until its end
                 self._sleep(self._debounce - since)
@@ -91,6 +92,16 @@ class Reloader:
             force, self._forced = self._forced, False
             self.apply_or_retry(force)
             self._applied_at = self._clock()
+
+    def disable_leaving(self) -> None:
+        """Servers the routes no longer have (a container leaving at its stop signal) go out of rotation at once,
+        through haproxy's runtime API, before the check and the reload that remove them."""
+        now = route_table(self._root, self._keys().values(), self._local_backends, owners_of(self.table))
+        kept = {(route.proxy, backend.server) for route in now.routes for backend in route.backends}
+        leaving = [(route.proxy, backend.server) for route in self.table.routes for backend in route.backends
+                   if (route.proxy, backend.server) not in kept]
+        if leaving and self.started:
+            self._haproxy.disable(leaving)
 
     def apply_or_retry(self, force: bool) -> str:
         """`apply`, but a failure of this process (no descriptor left: EMFILE under a flood of connections, a

@@ -42,6 +42,9 @@ class FakeHaproxy:
         self.calls.append(("reload", None))
         return self.fail
 
+    def disable(self, servers: list[tuple[str, str]]) -> None:
+        self.calls.append(("disable", " ".join(f"{proxy}/{server}" for proxy, server in servers)))
+
     def kinds(self) -> list[str]:
         return [kind for kind, _ in self.calls]
 
@@ -305,3 +308,28 @@ def test_an_os_error_while_reloading_is_one_error_and_a_retry_never_the_reloader
     del haproxy.check  # the descriptors are back
     assert reloader.apply_or_retry(False) == "ok"
     assert [r.proxy for r in reloader.table.routes] == ["web-1-80", "api-1-81"]
+
+
+def test_a_server_leaving_is_taken_out_through_the_runtime_api_before_the_check_and_the_reload(keys, haproxy):
+    """Issue 21: `haproxy -c` and the reload take about 200 ms; the leaving server gets no new connection from
+    the moment its key is gone, through `disable server` on the workers' socket, then the reload removes it."""
+    keys.update(route("db", 1, 5432, "10.0.0.2:5432", "10.0.0.3:5432"))
+    reloader = Reloader(lambda: keys, haproxy, B, BIND, 0.25, lambda seconds: None,  # type: ignore[arg-type]
+                        probe=every_port_free, clock=lambda: 100.0)
+    reloader.start()
+    db = next(item for item in reloader.table.routes if item.service == "db")
+    proxy, leaving = db.proxy, db.backends[1].server
+    del keys[f"{B}/db/1/c1"]
+    haproxy.calls.clear()
+    reloader.request()
+    runner = gevent.spawn(reloader.run)
+    try:
+        for _ in range(5):
+            gevent.sleep(0)
+    finally:
+        runner.kill()
+    assert haproxy.kinds()[:4] == ["disable", "check", "install", "reload"]
+    assert haproxy.calls[0] == ("disable", f"{proxy}/{leaving}")
+    haproxy.calls.clear()
+    reloader.disable_leaving()  # nothing leaving any more: nothing asked
+    assert haproxy.calls == []
