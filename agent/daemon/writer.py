@@ -265,10 +265,11 @@ class Writer:
 
     # -- work --------------------------------------------------------------------------------------
     def _container_keys(self, inspect: Inspect) -> dict[str, str]:
+        cid = container_id(inspect)
         keys, notes = keys_of(inspect, self.state.layouts)
-        self._changelog.left_out(container_id(inspect), describe(inspect), notes)
-        self._stop_signals[container_id(inspect)] = stop_signal(inspect)
-        return {} if container_id(inspect) in self._leaving else keys
+        self._changelog.left_out(cid, describe(inspect), notes)
+        self._stop_signals[cid] = stop_signal(inspect)
+        return {} if cid in self._leaving else keys
 
     def _read_docker(self) -> bool:
         """Rebuild the desired state from every running container; keep the old one if Docker is away. A
