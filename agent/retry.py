@@ -60,6 +60,7 @@ def spread() -> float:
 
 STARTUP = Policy(first=0.5, most=10.0)  # waiting for Docker or etcd to come up: a log line per attempt
 DOCKER_STREAM = Policy(first=0.5, most=10.0)  # Docker's event stream lost
+DOCKER_READ = Policy(first=0.5, most=10.0)  # Docker could not list the running containers
 WATCH = Policy(first=0.1, most=1.0)  # etcd back => watching again within a second
 KEEPALIVE = Policy(first=0.25, most=1.0)  # a failed keepalive is tried again soon, not a TTL/3 later
 INSPECT_AGAIN = Policy(first=1.0, most=30.0)  # a container Docker could not inspect: Docker read again

@@ -20,6 +20,7 @@ from agent.adapters.etcd import Etcd  # noqa: E402
 from agent.adapters.etcd_connection import Members  # noqa: E402
 from agent.core.marker import RUNNING, Marker, marker_key  # noqa: E402
 from agent.core.messages import Resync  # noqa: E402
+from agent.daemon.inspector import Inspector, Silence  # noqa: E402
 from agent.daemon.lease import HostLease  # noqa: E402
 from agent.daemon.watches import follow_nothing  # noqa: E402
 from agent.daemon.writer import Writer  # noqa: E402
@@ -65,10 +66,12 @@ def main() -> None:
     lease = HostLease(etcd, 120)
     lease.grant()
     key = marker_key(ROOT, HOST)
-    writer = Writer(gevent.queue.Queue(), etcd, docker, [EcLayout(ROOT, HOST)],
+    inspector = Inspector(docker, lambda message: writer.handle(message), Silence(30))
+    writer = Writer(gevent.queue.Queue(), etcd, inspector.submit, [EcLayout(ROOT, HOST)],
                     Marker(HOST, lease.id, RUNNING, "now"), key, lease, 0, follow_nothing)
     started = time.perf_counter()
     writer.handle_resync(Resync("synthetic"))
+    inspector.drain()
     elapsed = time.perf_counter() - started
     keys = len(etcd.read(prefixes=[ROOT + "/"])[0])
     print(json.dumps({"containers": count, "seconds": elapsed, "transactions": CountingEtcd.transactions,

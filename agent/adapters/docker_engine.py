@@ -8,6 +8,7 @@ from typing import Any
 
 import docker
 import docker.errors
+import gevent
 import requests
 
 from agent.core.container import Inspect
@@ -29,6 +30,7 @@ STOPPING_ACTIONS = frozenset({"die", "stop", "destroy", "remove", "pause", "oom"
 
 
 MAX_IN_FLIGHT = 16  # requests (inspects) in flight at once; each keeps its connection
+REQUEST_TIMEOUT = 10.0  # seconds a request may take before it is abandoned (EC_REGISTRATOR_DOCKER_TIMEOUT)
 
 
 class DockerUnavailable(Exception):
@@ -58,7 +60,12 @@ _API_VERSIONS: dict[str, str] = {}
 
 
 class Docker:
-    def __init__(self, base_url: str, timeout: float = 30) -> None:
+    """Every request is bounded by `timeout`: a Docker that stops answering (frozen, overloaded) costs the caller
+    that long at most, then DockerUnavailable. The event stream, silent while nothing happens, is bounded only
+    while it opens."""
+
+    def __init__(self, base_url: str, timeout: float = REQUEST_TIMEOUT) -> None:
+        self._timeout = timeout
         try:
             self._api = docker.APIClient(base_url=base_url, version=_API_VERSIONS.get(base_url, "auto"),
                                          timeout=timeout, max_pool_size=MAX_IN_FLIGHT)
@@ -95,10 +102,12 @@ class Docker:
     def close(self) -> None:
         self._api.close()
 
-    @staticmethod
-    def _call(method: Any, *args: Any, **kwargs: Any) -> Any:
+    def _call(self, method: Any, *args: Any, **kwargs: Any) -> Any:
+        """`method` within the timeout: the client's own bounds each socket read, this the whole request (an
+        answer that trickles in)."""
         try:
-            return method(*args, **kwargs)
+            with gevent.Timeout(self._timeout, DockerUnavailable(f"no answer within {self._timeout:g}s")):
+                return method(*args, **kwargs)
         except docker.errors.NotFound:
             raise
         except (requests.RequestException, docker.errors.APIError, OSError) as exc:

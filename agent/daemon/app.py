@@ -14,10 +14,11 @@ from agent.adapters.docker_engine import Docker
 from agent.adapters.etcd import REQUEST_TIMEOUT, Etcd
 from agent.adapters.etcd_connection import Members
 from agent.core.hoststate import HostTakenOver
-from agent.core.marker import RUNNING, Marker, marker_key
+from agent.core.marker import RUNNING, STOPPED, Marker, marker_key
 from agent.core.messages import HoldersSilent, LeaseLost, Message, Resync, Shutdown, Wipe
 from agent.daemon.events import EventFollower
 from agent.daemon.holders import HolderWatch, round_time
+from agent.daemon.inspector import Inspector, Silence
 from agent.daemon.lease import Heartbeat, HostLease
 from agent.daemon.settings import Config, host_name
 from agent.daemon.watches import WatchSet, follow_nothing
@@ -29,6 +30,10 @@ from agent.settings import ConfigError
 
 log = logging.getLogger(__name__)
 
+# How long SIGTERM / SIGINT wait for the writer to do what they promise before the lease's owner does it
+# (SPEC §6: answered within a second whatever a dependency does). With TTL 0 there is no lease to revoke: the
+# writer deletes the host's keys itself, and is given longer.
+SHUTDOWN_GRACE = 0.75
 SHUTDOWN_TIMEOUT = 8.0
 
 
@@ -44,6 +49,7 @@ class Agent(Arbiter):
         self.lease: HostLease | None = None
         self.members = Members(config.etcd_endpoints)
         self.follower: EventFollower | None = None
+        self.inspector: Inspector | None = None
         self.holder_watch: HolderWatch | None = None
 
     # -- signals -----------------------------------------------------------------------------------
@@ -84,13 +90,14 @@ class Agent(Arbiter):
 
     def status(self) -> dict[str, float]:
         """Figures for /metrics and /readyz: ready = first sync done, etcd in step, lease kept alive within
-        the TTL, Docker's event stream open."""
+        the TTL, Docker's event stream open, Docker answering within EC_REGISTRATOR_DOCKER_TIMEOUT."""
         writer = self.writer.status() if self.writer else {}
         connected = bool(self.follower and self.follower.connected)
+        answering = bool(self.inspector and self.inspector.silence.answering())
         lease_fresh = bool(self.lease and self.writer and self.lease.fresh())
-        ready = bool(writer.get("in_sync")) and connected and lease_fresh
-        return {**writer, "docker_events_connected": float(connected), "lease_fresh": float(lease_fresh),
-                "ready": float(ready)}
+        ready = bool(writer.get("in_sync")) and connected and answering and lease_fresh
+        return {**writer, "docker_events_connected": float(connected), "docker_answering": float(answering),
+                "lease_fresh": float(lease_fresh), "ready": float(ready)}
 
     # -- life cycle --------------------------------------------------------------------------------
     def start(self) -> None:
@@ -103,7 +110,7 @@ class Agent(Arbiter):
     def _start(self) -> None:
         """Docker, host name, etcd, the host's lease, then the greenlets: heartbeat first, writer last."""
         config = self.config
-        docker = wait_for(f"Docker at {config.docker_url}", lambda: Docker(config.docker_url))
+        docker = wait_for(f"Docker at {config.docker_url}", lambda: Docker(config.docker_url, config.docker_timeout))
         host = self._host_name(docker)
         if host is None:
             return
@@ -116,14 +123,18 @@ class Agent(Arbiter):
         if config.ttl:
             self.heartbeat = Heartbeat(lease, lambda lost: self.submit(LeaseLost(lost)))
             self._spawn("heartbeat", self.heartbeat.run)  # before the first bulk write: it can outlive a lease
+        self.inspector = Inspector(docker, self.submit, Silence(config.docker_timeout))
         if not config.once:  # --once follows nothing: one sync, then exit
-            self.follower = EventFollower(lambda: Docker(config.docker_url), self.submit)
+            self.follower = EventFollower(lambda: Docker(config.docker_url, config.docker_timeout),
+                                          self.inspector.submit)
             wait_for("Docker's event stream", self.follower.open)
         follow = follow_nothing if config.once else WatchSet(self._etcd(), self.submit, self._spawn, self._kill).follow
         started = datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")
         marker = Marker(host, lease.id, RUNNING, started, __version__)
-        self.writer = Writer(self.writer_inbox, etcd, docker, layouts, marker, key, lease, config.resync, follow)
+        self.writer = Writer(self.writer_inbox, etcd, self.inspector.submit, layouts, marker, key, lease,
+                             config.resync, follow)
         self._spawn("writer", self.writer.run)
+        self._spawn("inspector", self.inspector.run)
         if self.follower:
             self._spawn("events", self.follower.run)
         if config.ttl and not config.once:  # with TTL 0 no lease holds a key, nothing expires
@@ -167,8 +178,10 @@ class Agent(Arbiter):
         return Etcd.from_config(self.config, timeout, self.members)
 
     def _shutdown(self, revoke: bool) -> int:
+        """The writer does what the signal promises; when it cannot within the grace (busy with a long write to a
+        slow etcd, say), the lease's owner does it straight away: revoke, or the marker `stopped`."""
         stopping = [name for name in self._greenlets
-                    if name in ("startup", "holders") or name.startswith(("events", "watch"))]
+                    if name in ("startup", "holders", "inspector") or name.startswith(("events", "watch"))]
         for name in stopping:
             self._kill(name)
         writer = self._greenlets.get("writer")
@@ -176,10 +189,27 @@ class Agent(Arbiter):
             self._kill_all()
             return self._revoke_unused_lease() if revoke else 0
         self.submit(Shutdown(revoke=revoke))
-        writer.join(timeout=SHUTDOWN_TIMEOUT)
-        code = self.writer.exit_code if writer.ready() else 1
+        writer.join(timeout=SHUTDOWN_GRACE if self.config.ttl else SHUTDOWN_TIMEOUT)
+        if writer.ready():
+            code = self.writer.exit_code
+        else:
+            log.warning("the writer did not finish within %gs; doing what the signal promises through the lease",
+                        SHUTDOWN_GRACE if self.config.ttl else SHUTDOWN_TIMEOUT)
+            self._kill("writer")
+            code = self._keep_promise(revoke)
         self._kill_all()
         return code
+
+    def _keep_promise(self, revoke: bool) -> int:
+        """SIGTERM: revoke the lease; SIGINT: the marker `stopped` on it (TTL 0: nothing left to do here)."""
+        assert self.lease is not None and self.writer is not None
+        if not self.lease.id:
+            log.error("%s: this host's keys could not be updated before exit", "SIGTERM" if revoke else "SIGINT")
+            return 1
+        if revoke:
+            return 0 if self.lease.release("SIGTERM") else 1
+        state = self.writer.state
+        return 0 if self.lease.mark(state.marker_key, state.marker.with_state(STOPPED).encode(), "SIGINT") else 1
 
     def _revoke_unused_lease(self) -> int:
         """SIGTERM before the writer ran: a lease already claimed (adopted, with its keys) goes too."""

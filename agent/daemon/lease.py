@@ -16,6 +16,7 @@ from agent.adapters.etcd import Etcd
 from agent.adapters.etcd_errors import EtcdError
 from agent.core.kv import LeaseInfo
 from agent.core.marker import RUNNING, STOPPED, StoredMarker
+from agent.core.plan import Put
 from agent.retry import KEEPALIVE, Backoff
 
 log = logging.getLogger(__name__)
@@ -150,6 +151,19 @@ class HostLease:
             log.error("%s: could not revoke lease %x, keys expire in %ds: %s", reason, self.id, self.granted, exc)
             return False
         log.info("%s: revoked lease %x; this host's keys are gone", reason, self.id)
+        return True
+
+
+    def mark(self, key: str, value: str, reason: str) -> bool:
+        """Put the marker `value` on the lease in use for `reason` (SIGINT, when the writer could not in time);
+        False when etcd could not be told."""
+        try:
+            self._etcd.txn([Put(key, value)], self.id)
+        except EtcdError as exc:
+            log.error("%s: could not mark this host stopped: %s", reason, exc)
+            return False
+        log.info("%s: marked this host stopped; keys left in place on lease %x, expiring in %ds", reason, self.id,
+                 self.granted)
         return True
 
 

@@ -45,6 +45,7 @@ MIN_LEASE_TTL = 2  # etcd raises shorter TTLs to its own minimum anyway
 @dataclass(frozen=True)
 class Config(Connection):
     docker_url: str
+    docker_timeout: int
     etcd_dir: str
     host: str | None
     ttl: int
@@ -102,6 +103,13 @@ def default_socket(environ: Mapping[str, str], exists: Callable[[str], bool] = o
     return next((path for path in candidates if exists(path)), DOCKER_SOCKET)
 
 
+def _docker_timeout(text: str) -> int:
+    value = seconds("EC_REGISTRATOR_DOCKER_TIMEOUT", text)
+    if value < 1:
+        raise ConfigError(f"EC_REGISTRATOR_DOCKER_TIMEOUT: expected a whole number of seconds, 1 or more, got {text!r}")
+    return value
+
+
 def _docker_host(text: str) -> str:
     if not re.match(r"^(unix|tcp)://.+", text):
         raise ConfigError(f"DOCKER_HOST: expected tcp://host:port or unix:///path, got {text!r}")
@@ -126,6 +134,9 @@ SETTINGS = (
             "Docker (or Podman) socket path; unset, on a host without /var/run/docker.sock: Podman's "
             "/run/podman/podman.sock, else $XDG_RUNTIME_DIR/podman/podman.sock; DOCKER_HOST (tcp:// or unix://), "
             "when set, wins", _docker_socket),
+    Setting("docker_timeout", "--docker-timeout", "EC_REGISTRATOR_DOCKER_TIMEOUT", "10",
+            "seconds a Docker request may take before it is abandoned and tried again; Docker silent this long: "
+            "/readyz 503 and one warning", _docker_timeout),
     ETCD_HOSTS, ETCD_CERT, ETCD_KEY, ETCD_CA, ETCD_DIR,
     Setting("host", "--host", "EC_REGISTRATOR_HOST", None,
             "host name the containers are filed under (default: Docker engine's name)",

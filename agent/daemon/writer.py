@@ -1,6 +1,7 @@
 """The one writer: every etcd change of this host goes through `Writer`, one message at a time, in order.
-It owns the queue loop, the deadlines, the reads of Docker and etcd and the application of plans; what the
-host wants and wrote lives in the pure `HostState`."""
+It owns the queue loop, the deadlines, the reads of etcd and the application of plans; what the host wants and
+wrote lives in the pure `HostState`. It never waits on Docker: it asks the Docker reader (`read_docker`) for a
+full read, and what Docker said arrives as messages (`ContainerSeen`, `HostListed`)."""
 
 from __future__ import annotations
 
@@ -14,17 +15,27 @@ import gevent.event
 import gevent.queue
 
 from agent import metrics
-from agent.adapters.docker_engine import KILL, STOPPING_ACTIONS, Docker, DockerUnavailable
+from agent.adapters.docker_engine import KILL
 from agent.adapters.etcd import Etcd
 from agent.adapters.etcd_errors import EtcdError, LeaseNotFound
 from agent.core.container import Inspect, container_id, describe, is_leaving, stop_signal
 from agent.core.hoststate import Comparison, GroupPlan, HostState
 from agent.core.marker import STOPPED, Marker
-from agent.core.messages import ContainerChanged, HoldersSilent, KeysChanged, LeaseLost, Message, Resync, Shutdown, Wipe
+from agent.core.messages import (
+    ContainerChanged,
+    ContainerSeen,
+    HoldersSilent,
+    HostListed,
+    KeysChanged,
+    LeaseLost,
+    Message,
+    Resync,
+    Shutdown,
+    Wipe,
+)
 from agent.core.schedule import Schedule
 from agent.daemon.applier import Applier
 from agent.daemon.changelog import ChangeLog
-from agent.daemon.dockerread import ContainerReader
 from agent.daemon.hostread import read_host
 from agent.daemon.lease import HostLease
 from agent.daemon.shared import SharedKeys
@@ -37,14 +48,15 @@ RETURNING = frozenset({"start", "restart"})  # a leaving container started again
 STOP_DEFAULT = int(signal.SIGTERM)  # the stop signal of a container not inspected yet
 
 Follow = Callable[[set[str], int], None]  # the prefixes (or single keys) to watch, from a revision on
+ReadDocker = Callable[[Resync], None]  # asks the Docker reader for every running container (HostListed follows)
 
 
 class Writer:
-    def __init__(self, inbox: gevent.queue.Queue, etcd: Etcd, docker: Docker, layouts: Sequence[Layout],
+    def __init__(self, inbox: gevent.queue.Queue, etcd: Etcd, read_docker: ReadDocker, layouts: Sequence[Layout],
                  marker: Marker, marker_key: str, lease: HostLease, resync_every: int, follow: Follow) -> None:
         self._inbox = inbox
         self._etcd = etcd
-        self._docker = docker
+        self._read_docker = read_docker
         self._lease = lease
         self._follow = follow
         self.state = HostState(layouts, marker, marker_key, records=not lease.ttl)
@@ -52,7 +64,6 @@ class Writer:
         self._applier = Applier(etcd, lease, self.state, self._out_of_step, lambda lost: inbox.put(LeaseLost(lost)))
         self._changelog = ChangeLog()
         self._docker_read = False  # no full comparison before Docker was listed once: it would delete
-        self._reader = ContainerReader(docker)
         self._unread: frozenset[str] = frozenset()  # running containers the last read could not inspect
         self._stop_signals: dict[str, int] = {}  # container id -> the signal `docker stop` sends it first
         self._leaving: set[str] = set()  # running containers told to stop: out until Docker starts them again
@@ -71,7 +82,7 @@ class Writer:
             if isinstance(message, Shutdown):
                 self.handle_shutdown(message)
                 return
-            self._dispatch(message)
+            self.handle(message)
 
     def _next_message(self) -> Message:
         """The next queued message; a periodic resync or a repair when one is due; retries while out of
@@ -89,15 +100,14 @@ class Writer:
                 continue
 
     def _retry(self) -> None:
-        if self._docker_read:
-            self._reconcile("retry")
-        else:
-            self.handle_resync(Resync("retry"))
+        """Out of step with etcd: compare in full again (before Docker's first listing, the Docker reader is
+        trying until it has one, and the comparison waits for it)."""
+        self._reconcile("retry")
 
-    def _dispatch(self, message: Message) -> None:
-        handlers = {ContainerChanged: self.handle_container, KeysChanged: self.handle_keys_changed,
-                    Resync: self.handle_resync, Wipe: self.handle_wipe, LeaseLost: self.handle_lease_lost,
-                    HoldersSilent: self.handle_holders_silent}
+    def handle(self, message: Message) -> None:
+        handlers = {ContainerSeen: self.handle_container, HostListed: self.handle_listed,
+                    KeysChanged: self.handle_keys_changed, Resync: self.handle_resync, Wipe: self.handle_wipe,
+                    LeaseLost: self.handle_lease_lost, HoldersSilent: self.handle_holders_silent}
         handlers[type(message)](message)  # type: ignore[operator]
 
     def status(self) -> dict[str, float]:
@@ -106,18 +116,13 @@ class Writer:
                 "in_sync": float(self.synced.is_set() and not self._schedule.out_of_step)}
 
     # -- handlers ----------------------------------------------------------------------------------
-    def handle_container(self, message: ContainerChanged) -> None:
-        cid = message.container_id
-        if message.action == KILL and not self._told_to_leave(message):
+    def handle_container(self, message: ContainerSeen) -> None:
+        change, inspect = message.change, message.inspect
+        cid = change.container_id
+        if change.action == KILL and not self._told_to_leave(change):
             return
-        if message.action in RETURNING:
+        if change.action in RETURNING:
             self._leaving.discard(cid)
-        try:
-            leaving = message.action in STOPPING_ACTIONS or cid in self._leaving
-            inspect = None if leaving else self._docker.inspect(cid)
-        except DockerUnavailable as exc:
-            log.warning("cannot inspect %s after %s: %s", cid[:12], message.action, exc)
-            return
         keys = self._container_keys(inspect) if inspect else {}
         if inspect:
             self._changelog.names[cid] = describe(inspect)
@@ -134,9 +139,9 @@ class Writer:
         plan = self._shared.spare(plan)
         known = self.state.revision  # a prefix this change adds is watched from here on, not from its write
         if not plan:
-            log.debug("%s: %s unchanged", message.action, self._changelog.name(cid))
+            log.debug("%s: %s unchanged", change.action, self._changelog.name(cid))
         elif self._applier.apply([plan]):
-            self._changelog.change(GroupPlan(cid, plan, existed), message.action, removed=not keys)
+            self._changelog.change(GroupPlan(cid, plan, existed), change.action, removed=not keys)
             self._follow_host(known + 1)
         else:
             (metrics.REGISTRATIONS if keys else metrics.REMOVALS).labels("error").inc()
@@ -179,10 +184,14 @@ class Writer:
                      min(damaged))
 
     def handle_resync(self, message: Resync) -> None:
+        """A full comparison, once the Docker reader has listed every container (`handle_listed`)."""
         self._schedule.resynced()
         if message.reason == "periodic":
             self._list_members()
-        self._read_docker()
+        self._read_docker(message)
+
+    def handle_listed(self, message: HostListed) -> None:
+        self._want_listed(message)
         self._reconcile(message.reason)
 
     def _list_members(self) -> None:
@@ -207,6 +216,7 @@ class Writer:
         self.state.forget_written()
         self._schedule.retry_in(0)
         gevent.sleep(spread())
+        self._reconcile("SIGUSR2")  # this host again at once, from what is known; then as Docker lists it now
         self.handle_resync(Resync("SIGUSR2"))
 
     def handle_lease_lost(self, message: LeaseLost) -> None:
@@ -253,15 +263,22 @@ class Writer:
             return
         if message.revoke:
             self.state.want_nothing()
+            self._docker_read = True  # nothing is wanted: no listing is needed to know it
+            ok = self._reconcile(reason)
         else:
-            self.state.set_marker(self.state.marker.with_state(STOPPED))
-        ok = self._reconcile(reason)
+            ok = self._mark_stopped()
         self.exit_code = 0 if ok else 1
         if not ok:
             log.error("%s: etcd could not be updated before exit", reason)
         elif not message.revoke:
             ttl = self._lease.granted if self._lease.id else 0
             log.info("SIGINT: stopped; keys left in place%s", f", expiring in {ttl}s" if ttl else "")
+
+    def _mark_stopped(self) -> bool:
+        """SIGINT: the marker says `stopped`, the rest stays as it is (for an agent that adopts the lease)."""
+        self.state.set_marker(self.state.marker.with_state(STOPPED))
+        plan, _ = self.state.change_plan({self.state.marker_key})
+        return self._applier.apply([plan])
 
     # -- work --------------------------------------------------------------------------------------
     def _container_keys(self, inspect: Inspect) -> dict[str, str]:
@@ -271,14 +288,10 @@ class Writer:
         self._stop_signals[cid] = stop_signal(inspect)
         return {} if cid in self._leaving else keys
 
-    def _read_docker(self) -> bool:
-        """Rebuild the desired state from every running container; keep the old one if Docker is away. A
-        container that could not be inspected keeps what is known of it, and Docker is read again soon."""
-        try:
-            listing = self._reader.read()  # in start order: of two containers wanting one key, the last wins
-        except DockerUnavailable as exc:
-            log.warning("cannot list containers, keeping what is known: %s", exc)
-            return False
+    def _want_listed(self, listing: HostListed) -> None:
+        """Rebuild the desired state from every running container (in start order: of two containers wanting
+        one key, the last wins). A container that could not be inspected keeps what is known of it, and Docker
+        is read again soon."""
         self._docker_read = True
         running = {container_id(item) for item in listing.inspects} | set(listing.unread)
         self._leaving &= running  # a leaving container that died is registered again by its next start
@@ -293,13 +306,12 @@ class Writer:
         else:
             self._reread.reset()
         self._changelog.disputes(self.state.desired.disputed(self.state.desired.keys()), self.state.desired.owner)
-        return True
 
     def _reconcile(self, reason: str, replaced: int = 0) -> bool:
         """Compare the whole desired state with what etcd holds for this host and fix the difference.
         Reads only this host's keys (SPEC §6). True when etcd is in step afterwards."""
-        if not self._docker_read:
-            self._out_of_step(f"{reason}: Docker not listed yet")
+        if not self._docker_read:  # the Docker reader is trying until it has a listing; until then, wait
+            self._schedule.retry_in(self._backoff.next_delay())
             return False
         try:
             stored, revision = read_host(self._etcd, self._lease.id, self.state)

@@ -11,9 +11,19 @@ import agent.daemon.writer
 from agent.adapters.docker_engine import DockerUnavailable
 from agent.core.hoststate import HostTakenOver
 from agent.core.marker import RUNNING, STOPPED, Marker, StoredMarker, marker_key
-from agent.core.messages import ContainerChanged, HoldersSilent, KeysChanged, LeaseLost, Resync, Shutdown, Wipe
+from agent.core.messages import (
+    ContainerChanged,
+    DockerRequest,
+    HoldersSilent,
+    KeysChanged,
+    LeaseLost,
+    Resync,
+    Shutdown,
+    Wipe,
+)
 from agent.core.plan import Delete, Put
 from agent.daemon.holders import HolderWatch
+from agent.daemon.inspector import Inspector, Silence
 from agent.daemon.lease import Claim, HostLease, takeover_silence
 from agent.daemon.writer import Writer
 from agent.layouts import keys_of
@@ -69,6 +79,14 @@ class Follow:
                    if (key.startswith(name) if name.endswith("/") else key == name) for start, end in spans)
 
 
+class StillTrying(Exception):
+    """The Docker reader would wait and try again: here its work stops, as if Docker were still away."""
+
+
+def still_trying(seconds: float) -> None:
+    raise StillTrying
+
+
 class Host:
     """One Docker host: its writer, over a fake Docker, on an etcd it may share with other hosts."""
 
@@ -88,9 +106,19 @@ class Host:
         self.follow = Follow(self.etcd)
         self.marker_key = marker_key(P, host)
         marker = Marker(host, self.lease.id, RUNNING, "2026-01-01T00:00:00+00:00")
-        self.writer = Writer(self.commands, self.etcd, self.docker, self.layouts, marker, self.marker_key,
+        self.inspector = Inspector(self.docker, lambda message: self.writer.handle(message), Silence(10),
+                                   sleep=still_trying)
+        self.writer = Writer(self.commands, self.etcd, self.ask_docker, self.layouts, marker, self.marker_key,
                              self.lease, 60, self.follow)
         self.delivered = 0  # the watches have reported everything before this revision
+
+    def ask_docker(self, request: DockerRequest) -> None:
+        """The Docker reader's work done in step: what it tells the writer is handled before this returns."""
+        self.inspector.submit(request)
+        try:
+            self.inspector.drain()
+        except StillTrying:
+            pass
 
     def sync(self) -> Host:
         self.writer.handle_resync(Resync("start"))
@@ -111,8 +139,8 @@ class Host:
     def marker(self) -> dict:
         return json.loads(self.etcd.value(self.marker_key))
 
-    def event(self, cid: str, action: str) -> None:
-        self.writer.handle_container(ContainerChanged(cid, action))
+    def event(self, cid: str, action: str, signal: str = "") -> None:
+        self.ask_docker(ContainerChanged(cid, action, signal))
 
     def deliver(self, since: int | None = None) -> None:
         """What the watches the writer asked for report from revision `since` on (default: since the last
@@ -575,7 +603,7 @@ def test_lease_loss_found_by_a_write_is_queued_and_handled():
     host.event(late["Id"], "start")
     command = host.commands.get_nowait()
     assert command == LeaseLost(old)
-    host.writer._dispatch(command)
+    host.writer.handle(command)
     host.writer.handle_lease_lost(LeaseLost(old))  # reported twice (heartbeat and write): once is enough
     assert host.etcd.under("/") == host.picture()
     assert len(host.etcd.leases) == 1
@@ -1000,9 +1028,9 @@ def test_a_container_sent_its_stop_signal_leaves_at_once_and_stays_out_until_it_
     before = host.etcd.under("/")
     revision = host.etcd.rev
     for other in ("1", "10", "SIGWINCH", ""):  # SIGHUP to reload, SIGUSR1, SIGWINCH; Podman names none
-        host.writer.handle_container(ContainerChanged(cid, "kill", other))
+        host.event(cid, "kill", other)
     assert host.etcd.rev == revision
-    host.writer.handle_container(ContainerChanged(cid, "kill", "15"))
+    host.event(cid, "kill", "15")
     assert host.etcd.rev == revision + 1  # one transaction
     assert not [key for key in host.etcd.under("/") if cid in key or cid[:12] in key]
     assert host.docker.containers[cid]["State"]["Running"]
@@ -1022,9 +1050,9 @@ def test_the_stop_signal_is_the_containers_own_or_sigkill(stop, leaving, staying
     docker.add(data)
     host = Host(docker=docker).sync()
     keys = host.etcd.under(P + "/containers/")
-    host.writer.handle_container(ContainerChanged(data["Id"], "kill", staying))
+    host.event(data["Id"], "kill", staying)
     assert host.etcd.under(P + "/containers/") == keys
-    host.writer.handle_container(ContainerChanged(data["Id"], "kill", leaving))
+    host.event(data["Id"], "kill", leaving)
     assert host.etcd.under(P + "/containers/") == {}
 
 
