@@ -171,6 +171,12 @@ class Etcd:
     def status(self) -> dict[str, Any]:
         return self._post("maintenance/status", {})
 
+    def out_of_space(self) -> bool:
+        """Whether etcd's NOSPACE alarm is raised (its backend reached --quota-backend-bytes): it then refuses
+        every write until an operator makes room and disarms it."""
+        alarms = self._post("maintenance/alarm", {"action": "GET"}).get("alarms") or []
+        return any(alarm.get("alarm") == "NOSPACE" for alarm in alarms)
+
     def get(self, key: str) -> KeyValue | None:
         kvs = self._post("kv/range", {"key": b64(key)}).get("kvs") or []
         return decode_kv(kvs[0]) if kvs else None

@@ -45,6 +45,9 @@ class TokenRefused(EtcdRequestError):
 
 
 NOT_FOUND, INVALID_ARGUMENT, UNAVAILABLE, UNAUTHENTICATED = 5, 3, 14, 16  # gRPC status codes etcd answers with
+# etcd refuses a write with RESOURCE_EXHAUSTED when it is out of space (its NOSPACE alarm) and when it is
+# overloaded ("too many requests"): which of the two, its alarm list tells (`Etcd.out_of_space`)
+RESOURCE_EXHAUSTED = 8
 
 
 _AUTH_CANCEL = re.compile(r"\bcode = (PermissionDenied|Unauthenticated)\b")

@@ -18,12 +18,12 @@ PIPELINE = MAX_IN_FLIGHT  # transactions in flight at once during a bulk write
 
 
 class Applier:
-    def __init__(self, etcd: Etcd, lease: HostLease, state: HostState, failed: Callable[[str], None],
+    def __init__(self, etcd: Etcd, lease: HostLease, state: HostState, failed: Callable[[EtcdError], None],
                  lease_lost: Callable[[int], None]) -> None:
         self._etcd = etcd
         self._lease = lease
         self._state = state
-        self._failed = failed  # why etcd is out of step now
+        self._failed = failed  # told why a write failed: etcd is out of step now
         self._lease_lost = lease_lost
 
     def apply(self, plans: Sequence[Plan]) -> bool:
@@ -40,12 +40,10 @@ class Applier:
         lease = self._lease.id
         try:
             revision = self._etcd.txn(ops, lease)
-        except LeaseNotFound:
-            self._failed(f"lease {lease:x} not found")
-            self._lease_lost(lease)
-            return False
         except EtcdError as exc:
-            self._failed(f"write failed: {exc}")
+            self._failed(exc)
+            if isinstance(exc, LeaseNotFound):
+                self._lease_lost(lease)
             return False
         self._state.applied(ops, revision)
         return True

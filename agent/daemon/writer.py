@@ -38,6 +38,7 @@ from agent.daemon.applier import Applier
 from agent.daemon.changelog import ChangeLog
 from agent.daemon.hostread import read_host
 from agent.daemon.lease import HostLease
+from agent.daemon.nospace import OutOfSpace
 from agent.daemon.shared import SharedKeys
 from agent.layouts import Layout, keys_of
 from agent.retry import ETCD_WRITE, INSPECT_AGAIN, Backoff, spread
@@ -61,7 +62,8 @@ class Writer:
         self._follow = follow
         self.state = HostState(layouts, marker, marker_key, records=not lease.ttl)
         self._shared = SharedKeys(etcd, lease, self.state)
-        self._applier = Applier(etcd, lease, self.state, self._out_of_step, lambda lost: inbox.put(LeaseLost(lost)))
+        self._applier = Applier(etcd, lease, self.state, self._write_failed, lambda lost: inbox.put(LeaseLost(lost)))
+        self._nospace = OutOfSpace(etcd)
         self._changelog = ChangeLog()
         self._docker_read = False  # no full comparison before Docker was listed once: it would delete
         self._unread: frozenset[str] = frozenset()  # running containers the last read could not inspect
@@ -101,7 +103,10 @@ class Writer:
 
     def _retry(self) -> None:
         """Out of step with etcd: compare in full again (before Docker's first listing, the Docker reader is
-        trying until it has one, and the comparison waits for it)."""
+        trying until it has one, and the comparison waits for it); while etcd is out of space, once it is not."""
+        if self._nospace.still():
+            self._schedule.retry_in(self._backoff.next_delay())
+            return
         self._reconcile("retry")
 
     def handle(self, message: Message) -> None:
@@ -335,6 +340,7 @@ class Writer:
         return True
 
     def _in_step(self, comparison: Comparison, revision: int) -> None:
+        self._nospace.over()
         self.state.in_step(comparison, revision)
         self._schedule.in_step()
         self._backoff.reset()
@@ -348,6 +354,12 @@ class Writer:
         change someone else made between that read and the comparison's own writes is seen (our own writes are
         not damage)."""
         self._follow(self.state.watched(), from_revision)
+
+    def _write_failed(self, error: EtcdError) -> None:
+        if self._nospace.explains(error):  # said once an episode, in the operator's terms
+            self._schedule.retry_in(self._backoff.next_delay())
+        else:
+            self._out_of_step(f"write failed: {error}")
 
     def _out_of_step(self, why: str) -> None:
         if not self._schedule.out_of_step:

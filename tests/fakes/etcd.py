@@ -10,7 +10,8 @@ Unlike etcd: no history. `read` ignores `revision` and answers from the current 
 between the rounds of one read), and time passes only through `advance`.
 
 Test controls: `now` / `clock` / `advance` / `expire` (lease time), `put` / `put_many` / `delete` (a foreign
-client), `available` / `fail_next` (outages), `keys_read`, `calls`, `txns` (counters), `events` /
+client), `available` / `fail_next` (outages), `nospace` (the NOSPACE alarm: the adapter's writes that put are
+refused with RESOURCE_EXHAUSTED, as etcd refuses them), `keys_read`, `calls`, `txns` (counters), `events` /
 `events_since` (the watch feed: every change in order, as the grpc-gateway's watch would report it).
 """
 
@@ -21,7 +22,7 @@ from collections import Counter
 from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
 
-from agent.adapters.etcd_errors import EtcdRequestError, EtcdUnavailable, LeaseNotFound
+from agent.adapters.etcd_errors import RESOURCE_EXHAUSTED, EtcdRequestError, EtcdUnavailable, LeaseNotFound
 from agent.core.kv import KeyValue, LeaseInfo, WatchEvent
 from agent.core.plan import MAX_TXN_OPS, Delete, Op, Put
 from agent.settings import Endpoint
@@ -44,6 +45,7 @@ class FakeEtcd:
         self.calls: Counter[str] = Counter()
         self.keys_read = 0  # as the adapter counts them: keys returned by `read` and by `lease_info(keys=True)`
         self.available = True
+        self.nospace = False
         self._failures: list[tuple[str | None, Exception]] = []
         self._ids = itertools.count(0x694D7A0000000001)
 
@@ -106,7 +108,13 @@ class FakeEtcd:
         ops = list(ops)
         if len(ops) > MAX_TXN_OPS:
             raise EtcdRequestError("etcd kv/txn: etcdserver: too many operations in txn request")
+        if self.nospace and any(isinstance(op, Put) for op in ops):
+            raise EtcdRequestError("etcd kv/txn: etcdserver: mvcc: database space exceeded", RESOURCE_EXHAUSTED)
         return self._commit(ops, lease)
+
+    def out_of_space(self) -> bool:
+        self._call("out_of_space")
+        return self.nospace
 
     def delete_prefix(self, prefix: str) -> int:
         self._call("delete_prefix")
