@@ -13,7 +13,8 @@ from dataclasses import dataclass
 
 OPERATIONS = {"run": 6, "stop": 2, "kill": 2, "rm": 2, "pause": 1, "unpause": 1, "rename": 1, "connect": 1,
               "disconnect": 1, "health": 2, "start": 2}
-FAULTS = {"member-kill": 1, "member-freeze": 1, "cluster-down": 0.3, "dockerd-restart": 0.4, "agent-kill9": 1,
+FAULTS = {"member-kill": 1, "member-freeze": 1, "cluster-down": 0.3, "dockerd-restart": 0.4, "dockerd-freeze": 0.6,
+          "agent-kill9": 1,
           "agent-sigint": 1, "sighup": 1, "sigusr2": 0.7, "foreign-delete": 1, "lease-revoke": 1, "compact": 1}
 FAULT_SHARE = 0.25  # of the steps that are not quiet-point checks
 COVER_FAULT_SHARE = 0.5  # while some fault kind has not happened yet

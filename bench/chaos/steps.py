@@ -14,7 +14,7 @@ from collections.abc import Callable
 import docker
 import requests
 
-from bench.chaos.schedule import Step
+from bench.chaos.schedule import OPERATIONS, Step
 from bench.chaos.world import LABEL, ROOT, TTL, Host, World
 from tests.support.servers import EtcdMember
 from tests.support.waiting import wait_until
@@ -48,10 +48,13 @@ class Chaos:
     def __init__(self, world: World) -> None:
         self.world = world
         self.heals: list[tuple[str, Callable[[], None]]] = []  # faults in force, and how each ends
+        self.frozen_engines: set[str] = set()  # hosts whose dockerd is stopped with SIGSTOP until the next check
 
     def do(self, step: Step) -> str:
         """Carry the step out; what happened, one line."""
         host = self.world.hosts[step.host]
+        if host.name in self.frozen_engines and (step.kind in OPERATIONS or step.kind.startswith("dockerd")):
+            return "skipped (its dockerd is frozen)"  # the harness's own client would wait for it too
         action = getattr(self, "op_" + step.kind.replace("-", "_"))
         try:
             return action(host, step.slot) or "done"
@@ -160,16 +163,36 @@ class Chaos:
         return f"cluster down for {TTL + 2}s"
 
     def op_dockerd_restart(self, host: Host, slot: int) -> str:
-        """The dockerd of a host that has a private one (the test's own daemon and Podman's service are not
-        restarted): the host drawn if it has one, else the next that does."""
-        hosts = self.world.hosts
-        start = hosts.index(host)
-        chosen = next((hosts[(start + step) % len(hosts)] for step in range(len(hosts))
-                       if hosts[(start + step) % len(hosts)].dockerd is not None), None)
+        chosen = self._private_engine(host)
         if chosen is None:
-            return "skipped (no private dockerd)"
+            return "skipped (no private dockerd that is not frozen)"
         chosen.dockerd.restart()
         return f"restarted the dockerd of {chosen.name}"
+
+    def op_dockerd_freeze(self, host: Host, slot: int) -> str:
+        """A hung Docker (SIGSTOP: it takes connections and answers none) until the next check (issue 22)."""
+        chosen = self._private_engine(host)
+        if chosen is None:
+            return "skipped (no private dockerd that is not frozen)"
+        process = chosen.dockerd.process
+        process.send_signal(signal.SIGSTOP)
+        self.frozen_engines.add(chosen.name)
+
+        def thaw() -> None:
+            process.send_signal(signal.SIGCONT)
+            self.frozen_engines.discard(chosen.name)
+
+        self.heals.append((f"unfreeze the dockerd of {chosen.name}", thaw))
+        return f"froze the dockerd of {chosen.name}"
+
+    def _private_engine(self, host: Host) -> Host | None:
+        """A host with a private dockerd that is not frozen (the test's own daemon and Podman's service are
+        left alone): the host drawn if it has one, else the next that does."""
+        hosts = self.world.hosts
+        start = hosts.index(host)
+        return next((hosts[(start + step) % len(hosts)] for step in range(len(hosts))
+                     if hosts[(start + step) % len(hosts)].dockerd is not None
+                     and hosts[(start + step) % len(hosts)].name not in self.frozen_engines), None)
 
     def op_agent_kill9(self, host: Host, slot: int) -> str:
         return self._stop_agent(host, signal.SIGKILL)
