@@ -90,11 +90,20 @@ def port_number(text: str, lowest: int) -> int | None:
     return port if port is not None and lowest <= port < 65536 else None
 
 
-def seconds(name: str, text: str) -> int:
+def seconds(name: str, text: str, least: int = 0, off: bool = False) -> int:
+    """A whole number of seconds from `least` up, or 0 too when `off` (0 = off); one wording per rule, whatever
+    the value got wrong."""
     value = whole(text.strip())
-    if value is None:
-        raise ConfigError(f"{name}: expected a whole number of seconds (0 or more), got {text!r}")
+    if value is None or (value < least and not (off and value == 0)):
+        raise ConfigError(f"{name}: expected {seconds_rule(least, off)}, got {text!r}")
     return value
+
+
+def seconds_rule(least: int, off: bool = False) -> str:
+    """The rule of `seconds`, as its error and a setting's help state it."""
+    if not least:
+        return "a whole number of seconds, 0 or more"
+    return f"{'0 or ' if off else ''}a whole number of seconds from {least} up"
 
 
 def root_dir(name: str, text: str) -> str:
@@ -196,25 +205,46 @@ def add_flags(parser: argparse.ArgumentParser, settings: Sequence[Setting]) -> N
                             help=f"{setting.help} [env {names}; default {default}]")
 
 
+@dataclass(frozen=True)
+class Typed:
+    """A setting's text and the name it was given under: the flag, the variable or an alias the user typed (the
+    variable for a default), which its error names."""
+
+    text: str | None
+    named: str
+
+
 def raw_settings(flags: Mapping[str, object], environ: Mapping[str, str],
-                 settings: Sequence[Setting]) -> dict[str, str | None]:
+                 settings: Sequence[Setting]) -> dict[str, Typed]:
     """Each setting's text, taken from its flag, else its variable, else an alias, else the default."""
-    raw: dict[str, str | None] = {}
+    raw: dict[str, Typed] = {}
     for setting in settings:
         value = flags.get(setting.env)
         assert value is None or isinstance(value, str)
+        named = setting.flag
         for name in (setting.env,) + setting.aliases:
             if value is None:
-                value = environ.get(name)
-        raw[setting.env] = setting.default if value is None else value
+                value, named = environ.get(name), name
+        raw[setting.env] = Typed(setting.default, setting.env) if value is None else Typed(value, named)
     return raw
 
 
-def parse_settings(settings: Sequence[Setting], raw: Mapping[str, str | None],
+def parse_settings(settings: Sequence[Setting], raw: Mapping[str, Typed],
                    skip: Collection[str] = ()) -> dict[str, Any]:
     """Each setting's value by name (None when unset without a default); raises the first ConfigError."""
-    return {setting.name: None if raw[setting.env] is None else setting.parse(str(raw[setting.env]))
+    return {setting.name: None if raw[setting.env].text is None else _parse(setting, raw[setting.env])
             for setting in settings if setting.name not in skip}
+
+
+def _parse(setting: Setting, typed: Typed) -> object:
+    """The value, or the setting's one-line error naming what the user typed (`--ttl`, `EC_HOST`, …)."""
+    try:
+        return setting.parse(str(typed.text))
+    except ConfigError as exc:
+        message = str(exc)
+        if typed.named != setting.env and message.startswith(setting.env + ":"):
+            message = f"{typed.named} ({setting.env})" + message[len(setting.env):]
+        raise ConfigError(message) from None
 
 
 def connect_values(values: dict[str, Any]) -> None:

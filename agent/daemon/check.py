@@ -1,4 +1,5 @@
-"""`check` (validate, reach Docker and etcd, say what was found) and `healthcheck` (for Docker's HEALTHCHECK)."""
+"""`settings` (validate, contact nothing), `check` (validate, reach Docker and etcd, say what was found) and
+`healthcheck` (for Docker's HEALTHCHECK)."""
 
 from __future__ import annotations
 
@@ -18,6 +19,13 @@ CHECK_TIMEOUT = 5.0  # Docker and the HTTP endpoint; etcd requests take the adap
 
 def say(line: str) -> None:
     print(line, file=sys.stdout, flush=True)
+
+
+def settings(config: Config) -> int:
+    """Every setting was valid (else `load` said which was not, exit 2): what is in force, one line."""
+    say(f"settings: valid; Docker {config.docker_url}, etcd {', '.join(map(str, config.etcd_endpoints))}, "
+        f"host {config.host or '(Docker engine name)'}, layouts {','.join(config.layouts)}, TTL {config.ttl}s")
+    return 0
 
 
 def check(config: Config) -> int:

@@ -1,5 +1,5 @@
-"""`service-registrator [run|check|healthcheck]`: the agent and its one-shot commands. agent/cli.py calls `load`,
-then `run`, as for `discover` and `status`."""
+"""`service-registrator [run|settings|check|healthcheck]`: the agent and its one-shot commands. agent/cli.py calls
+`load`, then `run`, as for `discover` and `status`."""
 
 from __future__ import annotations
 
@@ -10,6 +10,10 @@ __all__ = ["load", "run"]
 
 def run(config: Config) -> int:
     """The agent's own commands: check, healthcheck, --dry-run, the agent."""
+    if config.command == "settings":
+        from agent.daemon.check import settings
+
+        return settings(config)
     if config.command == "check":
         from agent.daemon.check import check
 

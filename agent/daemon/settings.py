@@ -35,9 +35,10 @@ from agent.settings import (
     parse_settings,
     raw_settings,
     seconds,
+    seconds_rule,
 )
 
-COMMANDS = ("run", "check", "healthcheck")
+COMMANDS = ("run", "check", "healthcheck", "settings")
 DOCKER_SOCKET, PODMAN_SOCKET = "/var/run/docker.sock", "/run/podman/podman.sock"
 MIN_LEASE_TTL = 2  # etcd raises shorter TTLs to its own minimum anyway
 
@@ -83,10 +84,7 @@ def host_name(config: Config, engine_name: Callable[[], str]) -> str:
 
 
 def _ttl(text: str) -> int:
-    ttl = seconds("EC_REGISTRATOR_TTL", text)
-    if 0 < ttl < MIN_LEASE_TTL:
-        raise ConfigError(f"EC_REGISTRATOR_TTL: expected 0 or at least {MIN_LEASE_TTL} seconds, got {text!r}")
-    return ttl
+    return seconds("EC_REGISTRATOR_TTL", text, MIN_LEASE_TTL, off=True)
 
 
 def _docker_socket(text: str) -> str:
@@ -101,13 +99,6 @@ def default_socket(environ: Mapping[str, str], exists: Callable[[str], bool] = o
     if environ.get("XDG_RUNTIME_DIR"):
         candidates.append(f"{environ['XDG_RUNTIME_DIR']}/podman/podman.sock")
     return next((path for path in candidates if exists(path)), DOCKER_SOCKET)
-
-
-def _docker_timeout(text: str) -> int:
-    value = seconds("EC_REGISTRATOR_DOCKER_TIMEOUT", text)
-    if value < 1:
-        raise ConfigError(f"EC_REGISTRATOR_DOCKER_TIMEOUT: expected a whole number of seconds, 1 or more, got {text!r}")
-    return value
 
 
 def _docker_host(text: str) -> str:
@@ -136,16 +127,19 @@ SETTINGS = (
             "when set, wins", _docker_socket),
     Setting("docker_timeout", "--docker-timeout", "EC_REGISTRATOR_DOCKER_TIMEOUT", "10",
             "seconds a Docker request may take before it is abandoned and tried again; Docker silent this long: "
-            "/readyz 503 and one warning", _docker_timeout),
+            f"/readyz 503 and one warning; {seconds_rule(1)}",
+            partial(seconds, "EC_REGISTRATOR_DOCKER_TIMEOUT", least=1)),
     ETCD_HOSTS, ETCD_CERT, ETCD_KEY, ETCD_CA, ETCD_DIR,
     Setting("host", "--host", "EC_REGISTRATOR_HOST", None,
             "host name the containers are filed under (default: Docker engine's name)",
             partial(check_host, source="EC_REGISTRATOR_HOST"), ("EC_HOST",)),
-    Setting("ttl", "--ttl", "EC_REGISTRATOR_TTL", "30", "lease TTL in seconds; 0 = no lease, keys are permanent", _ttl),
+    Setting("ttl", "--ttl", "EC_REGISTRATOR_TTL", "30",
+            f"lease TTL: {seconds_rule(MIN_LEASE_TTL, off=True)}; 0 = no lease, keys are permanent", _ttl),
     Setting("layouts", "--layouts", "EC_REGISTRATOR_LAYOUTS", "ec", "comma list of layouts", _layouts),
     ETCD_USER, ETCD_PASSWORD, ETCD_PASSWORD_FILE,
     Setting("resync", "--resync", "EC_REGISTRATOR_RESYNC", "60",
-            "seconds between full anti-entropy comparisons; 0 = off", partial(seconds, "EC_REGISTRATOR_RESYNC")),
+            f"seconds between full anti-entropy comparisons ({seconds_rule(0)}); 0 = off",
+            partial(seconds, "EC_REGISTRATOR_RESYNC")),
     Setting("http_addr", "--http-addr", "EC_REGISTRATOR_HTTP_ADDR", "0.0.0.0:9479",
             "address of /metrics, /healthz, /readyz; empty = off", partial(http_addr, "EC_REGISTRATOR_HTTP_ADDR")),
     LOG_LEVEL, LOG_FORMAT,
@@ -168,7 +162,8 @@ def build_parser() -> argparse.ArgumentParser:
         "SIGHUP rewrite this host's keys, SIGUSR2 wipe every layout root and re-register.",
     )
     parser.add_argument("command", nargs="?", choices=COMMANDS, default="run",
-                        help="run (default): the agent; check: validate the configuration, reach Docker and etcd, "
+                        help="run (default): the agent; settings: validate every setting and say what is in force, "
+                        "contacting nothing; check: validate the configuration, reach Docker and etcd, "
                         "say what was found; healthcheck: ask the running agent's /healthz (for HEALTHCHECK). "
                         "Beside the agent: `service-registrator discover --help` (haproxy routes from the backends "
                         "layout) and `service-registrator status --help` (what the registry holds)")

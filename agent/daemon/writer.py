@@ -344,6 +344,9 @@ class Writer:
         self.state.in_step(comparison, revision)
         self._schedule.in_step()
         self._backoff.reset()
+        if not self.synced.is_set():
+            log.info("ready: this host's %d containers are in etcd (%d keys); following Docker and etcd",
+                     len(self.state.desired.container_ids()), len(self.state.written))
         self.synced.set()
         metrics.LAST_FULL_SYNC.set(time.time())
         self._follow_host(revision + 1)

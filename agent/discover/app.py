@@ -53,9 +53,13 @@ class Discover(Arbiter):
         return self._stop(code)
 
     def status(self) -> dict[str, float]:
+        """Ready: haproxy runs its first configuration and the watch follows etcd (while etcd does not answer, the
+        last known routes keep serving, but they may be stale: not ready)."""
         running = bool(self.haproxy.process and self.haproxy.process.poll() is None)
-        return {"discover_haproxy_up": float(running), "discover_etcd_revision": float(self.follower.revision),
-                "ready": float(running and self.reloader.started)}
+        following = self.follower.following
+        return {"discover_haproxy_up": float(running), "discover_etcd_following": float(following),
+                "discover_etcd_revision": float(self.follower.revision),
+                "ready": float(running and self.reloader.started and following)}
 
     # -- life cycle --------------------------------------------------------------------------------
     def start(self) -> None:

@@ -27,6 +27,12 @@ class BackendsFollower:
         self.keys: dict[str, KeyValue] = {}
         self.read_at = 0  # the revision of the last whole read: the copy holds every change up to it
         self.revision = 0  # the latest change the copy holds
+        self._watcher: KeyWatcher | None = None
+
+    @property
+    def following(self) -> bool:
+        """Whether the watch follows etcd now (False before it runs, and while etcd does not answer it)."""
+        return self._watcher is not None and not self._watcher.interrupted
 
     def load(self) -> int:
         """Read the root whole; the revision it was read at."""
@@ -37,7 +43,8 @@ class BackendsFollower:
         return revision
 
     def run(self) -> None:
-        KeyWatcher(self._etcd, self._prefix, self._take, self.revision + 1).run()
+        self._watcher = KeyWatcher(self._etcd, self._prefix, self._take, self.revision + 1)
+        self._watcher.run()
 
     def _take(self, message: Message) -> None:
         if isinstance(message, KeysChanged):

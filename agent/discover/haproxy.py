@@ -132,9 +132,11 @@ class Haproxy:
         """Start the master on the installed configuration; returns once its CLI answers."""
         if os.path.exists(self.master_socket):
             os.unlink(self.master_socket)
+        # a process group of its own: Ctrl-C on a terminal reaches discover alone, which stops haproxy as it asks
+        # (its workers would otherwise exit "with code 130 (Interrupt)", an ALERT, on every Ctrl-C)
         self.process = subprocess.Popen([self.binary, "-W", "-db", "-S", self.master_socket, "-f", self.config_path],
                                         stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                        preexec_fn=die_with_parent)
+                                        preexec_fn=die_with_parent, process_group=0)
         assert self.process.stdout is not None
         self._relay = gevent.spawn(self._output.relay, self.process.stdout)
         self._wait_reloads(lambda reloads: True, START_TIMEOUT, "start")

@@ -22,6 +22,7 @@ class KeyWatcher:
         self._prefix = prefix
         self._submit = submit
         self._next_revision = start_revision
+        self.interrupted = False  # etcd did not answer the watch: true from the failure until a reply comes
 
     def run(self) -> None:
         retry = Backoff(WATCH)
@@ -34,11 +35,13 @@ class KeyWatcher:
                     if retry.failures:  # a reply that is not the end of the watch: it runs again
                         log.info("watch on %s resumed from revision %d", self._prefix, self._next_revision)
                     retry.reset()
+                    self.interrupted = False
             except WatchSilent:
                 log.debug("watch on %s was silent; opened again from revision %d", self._prefix, self._next_revision)
                 continue
             except EtcdError as exc:
                 reason = str(exc)
+            self.interrupted = True
             if not retry.failures:
                 log.warning("watch on %s interrupted (%s); resuming from revision %d", self._prefix, reason,
                             self._next_revision)

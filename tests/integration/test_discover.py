@@ -246,6 +246,31 @@ def test_metrics_and_readiness(discovers, etcd, root):
         assert scrape(http_port)['service_registrator_discover_reloads_total{result="ok"}'] == 2
 
 
+def test_etcd_away_is_said_once_not_ready_until_it_is_back_and_the_routes_keep_serving(discovers, own_etcd, root):
+    """Issue 24: with its etcd gone, discover logged nothing for over 80 s and /readyz stayed 200."""
+    etcd = EtcdClient(own_etcd.url)
+    with loopback_server("away") as backend:
+        port, http_port = free_port(), free_port()
+        route(etcd, f"{root}/away/1", port, backend)
+        discover = discovers.start(root, etcd_url=own_etcd.url, DISCOVER_HTTP_ADDR=f"127.0.0.1:{http_port}")
+        discover.wait_started()
+        readiness = f"http://127.0.0.1:{http_port}/readyz"
+        wait_until(lambda: status(readiness) == 200 and ask(port) == "away", what="ready and routing")
+        own_etcd.kill()
+        wait_until(lambda: status(readiness) == 503, timeout=5, what="/readyz 503 with etcd gone")
+        time.sleep(2)  # retries while etcd is away: said once
+        assert ask(port) == "away", "the last known routes keep serving"
+        own_etcd.start(f"{own_etcd.name}={own_etcd.peer_url}")
+        own_etcd.wait_ready()
+        wait_until(lambda: status(readiness) == 200, timeout=5, what="/readyz 200 once etcd answers")
+        second = free_port()
+        route(etcd, f"{root}/again/1", second, backend)
+        wait_until(lambda: ask(second) == "away", what="a route added after etcd came back")
+    said = [line for line in discover.log().splitlines() if " WARNING " in line and "interrupted" in line]
+    assert len(said) == 1, discover.log()[-3000:]
+    assert "resumed" in discover.log()
+
+
 def test_over_tls_as_a_user_limited_to_the_root(tmp_path, discovers, root):
     member = start_etcd(tmp_path, tls=make_tls(tmp_path / "tls"))
     try:
@@ -418,6 +443,22 @@ def test_reloads_from_no_route_on_and_a_stop_log_no_warning_and_hand_the_listene
     logged = discover.log()
     assert "Reloading HAProxy" in logged and "Exiting Master process" in logged
     noisy = [line for line in logged.splitlines() if " WARNING " in line or " ERROR " in line]
+    assert noisy == []
+
+
+def test_ctrl_c_on_a_terminal_stops_discover_and_haproxy_with_no_error_line(discovers, etcd, root):
+    """Issue 24: Ctrl-C (SIGINT to the terminal's foreground process group) reached haproxy's workers too, and
+    discover logged `ERROR haproxy: Current worker (…) exited with code 130 (Interrupt)`."""
+    discover = discovers.start(root)
+    discover.wait_started()
+    with loopback_server("ctrl-c") as backend:
+        port = free_port()
+        route(etcd, f"{root}/ctrlc/1", port, backend)
+        wait_until(lambda: ask(port) == "ctrl-c", what="the route")
+        os.killpg(discover.process.pid, signal.SIGINT)
+        assert discover.wait_exit() == 0
+    assert not discover.haproxy_pids()
+    noisy = [line for line in discover.log().splitlines() if " WARNING " in line or " ERROR " in line]
     assert noisy == []
 
 

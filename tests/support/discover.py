@@ -148,8 +148,9 @@ class DiscoverFactory:
         env = self.environment(backends, etcd_url, **settings)
         log_path = self.workdir / f"discover-{len(self.started)}.log"
         with open(log_path, "wb") as log:
+            # a session of its own, as a command typed on a terminal has: Ctrl-C is a SIGINT to its process group
             process = subprocess.Popen([sys.executable, "-m", "agent", "discover"], cwd=REPO, env=env, stdout=log,
-                                       stderr=subprocess.STDOUT)
+                                       stderr=subprocess.STDOUT, start_new_session=True)
         discover = DiscoverProcess(process, Path(env["EC_REGISTRATOR_HAPROXY_CONFIG"]), log_path)
         self.started.append(discover)
         return discover

@@ -138,7 +138,7 @@ def _pings(url: str) -> bool:
         return False
 
 
-def build_test_image(client: docker.DockerClient) -> str:
+def build_test_image(client: docker.DockerClient, image: str = TEST_IMAGE) -> str:
     """`docker import` a rootfs holding busybox-static with its applets (no registry is reachable)."""
     busybox = shutil.which("busybox")
     if busybox is None:
@@ -156,10 +156,10 @@ def build_test_image(client: docker.DockerClient) -> str:
             info = tarfile.TarInfo(folder)
             info.type, info.mode = tarfile.DIRTYPE, 0o1777
             tar.addfile(info)
-    repository, tag = TEST_IMAGE.split(":")
+    repository, tag = image.split(":")
     client.api.import_image_from_data(data.getvalue(), repository=repository, tag=tag,
                                       changes=['CMD ["/bin/sh"]', "ENV PATH=/bin"])
-    return TEST_IMAGE
+    return image
 
 
 def etcd_binary() -> str:

@@ -121,7 +121,7 @@ NOT_ASCII_DIGITS = ["²", "٣", "３", "3²", "٣0", "\u00b9\u2070"]
 @pytest.mark.parametrize("text", [*NOT_ASCII_DIGITS, "3_0", "+30", "3.0", "0x1e", "", " ",
                                   pytest.param("1" * 5000, id="5000-digits")])
 def test_seconds_take_ascii_digits_only(variable, text):
-    with pytest.raises(ConfigError, match=f"^{variable}: expected a whole number of seconds") as error:
+    with pytest.raises(ConfigError, match=f"^{variable}: expected (0 or )?a whole number of seconds") as error:
         load([], {variable: text})
     assert "\n" not in str(error.value)
 
@@ -140,8 +140,32 @@ def test_ports_take_ascii_digits_only(variable, text):
 
 def test_numeric_flags_take_ascii_digits_only():
     for flag, variable in [("--ttl", "EC_REGISTRATOR_TTL"), ("--resync", "EC_REGISTRATOR_RESYNC")]:
-        with pytest.raises(ConfigError, match=f"^{variable}: "):
+        with pytest.raises(ConfigError, match=rf"^{flag} \({variable}\): "):  # what the user typed, first
             load([flag, "٣"], {variable: "30"})
+
+
+@pytest.mark.parametrize(("typed", "value"), [("EC_REGISTRATOR_TTL", "1"), ("EC_REGISTRATOR_TTL", "abc"),
+                                              ("--ttl", "1"), ("--ttl", "abc")])
+def test_one_rule_one_wording_naming_what_was_typed(typed, value):
+    """Issue 24: TTL=1 said "0 or at least 2 seconds", TTL=abc "(0 or more)", and --ttl abc named the variable."""
+    argv, environ = ([typed, value], {}) if typed.startswith("--") else ([], {typed: value})
+    named = "--ttl (EC_REGISTRATOR_TTL)" if typed.startswith("--") else "EC_REGISTRATOR_TTL"
+    with pytest.raises(ConfigError) as error:
+        load(argv, environ)
+    assert str(error.value) == f"{named}: expected 0 or a whole number of seconds from 2 up, got {value!r}"
+
+
+def test_an_alias_is_named_as_typed():
+    with pytest.raises(ConfigError, match=r"^EC_HOST \(EC_REGISTRATOR_HOST\): .*reserved"):
+        load([], {"EC_HOST": "containers"})
+
+
+def test_the_help_states_the_rules():
+    from agent.daemon.settings import build_parser
+
+    text = " ".join(build_parser().format_help().split())
+    assert "lease TTL: 0 or a whole number of seconds from 2 up" in text
+    assert "a whole number of seconds from 1 up" in text  # EC_REGISTRATOR_DOCKER_TIMEOUT
 
 
 def test_ascii_numbers_keep_their_forms():

@@ -147,7 +147,7 @@ def test_the_cli_says_a_bad_setting_in_one_line_and_exits_2(capsys, monkeypatch,
     captured = capsys.readouterr()
     assert captured.out == ""
     assert captured.err.count("\n") == 1
-    assert captured.err.startswith("service-registrator discover: EC_REGISTRATOR_DISCOVER_DEBOUNCE: ")
+    assert captured.err.startswith("service-registrator discover: --debounce (EC_REGISTRATOR_DISCOVER_DEBOUNCE): ")
     assert not (tmp_path / "run").exists()
 
 
@@ -161,6 +161,6 @@ def test_the_cli_says_a_bad_setting_in_one_line_and_exits_2(capsys, monkeypatch,
 def test_a_configuration_path_haproxy_cannot_use_is_a_setting_error(path, expected):
     """Defect: these passed `check` and failed at start with exit 1 (measured with haproxy 2.6: a master socket
     path of 97 bytes binds, 98 does not; -S splits at a comma)."""
-    with pytest.raises(ConfigError, match=f"^EC_REGISTRATOR_HAPROXY_CONFIG: {expected}"):
+    with pytest.raises(ConfigError, match=rf"^--haproxy-config \(EC_REGISTRATOR_HAPROXY_CONFIG\): {expected}"):
         load(["--once", "--haproxy-config", path], {})
     assert load(["--once", "--haproxy-config", "/run/" + "x" * 83 + ".cfg"], {})  # socket path of 97 bytes

@@ -696,11 +696,11 @@ def test_traefik_settings_through_load():
     assert load([], {}).layout_settings["traefik_root"] == "traefik"
     with pytest.raises(ConfigError, match="^EC_REGISTRATOR_TRAEFIK_ROOT: "):
         load([], {"EC_REGISTRATOR_TRAEFIK_ROOT": "/traefik"})
-    with pytest.raises(ConfigError, match="^EC_REGISTRATOR_TRAEFIK_ROOT: "):
+    with pytest.raises(ConfigError, match=r"^--traefik-root \(EC_REGISTRATOR_TRAEFIK_ROOT\): "):
         load(["--traefik-root", "/traefik"], {})
     with pytest.raises(ConfigError, match=f"^{RULE_VAR}: expected a rule"):
         load([], {RULE_VAR: "Host(`{{ .Other }}`)"})
-    with pytest.raises(ConfigError, match=f"^{RULE_VAR}: expected a rule"):
+    with pytest.raises(ConfigError, match=rf"^--traefik-default-rule \({RULE_VAR}\): expected a rule"):
         load(["--traefik-default-rule", "{{ printf .Name }}"], {})
     with pytest.raises(ConfigError, match="^EC_REGISTRATOR_TRAEFIK_EXPOSED_BY_DEFAULT: expected true or false"):
         load([], {"EC_REGISTRATOR_TRAEFIK_EXPOSED_BY_DEFAULT": "maybe"})

@@ -1119,3 +1119,14 @@ def test_one_container_that_cannot_be_inspected_does_not_stop_the_host(caplog):
     host.writer.handle_resync(Resync("retry"))
     assert etcd.under("/") == host.picture()
     assert not any(cid_of("no_ports") in key for key in etcd.kvs)
+
+
+def test_one_ready_line_when_the_first_full_comparison_is_in_etcd(caplog):
+    """Issue 24: no log line said the agent was ready (the last start-up line was the marker's registration)."""
+    host = Host()
+    with caplog.at_level("INFO", "agent.daemon.writer"):
+        host.sync()
+        host.writer.handle_resync(Resync("periodic"))
+    ready = [record.getMessage() for record in caplog.records if record.getMessage().startswith("ready:")]
+    assert ready == [f"ready: this host's {len(RUNNING_FIXTURES)} containers are in etcd "
+                     f"({len(host.etcd.under('/'))} keys); following Docker and etcd"]
