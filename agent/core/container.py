@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import signal
 from collections.abc import Mapping
 from typing import Any
@@ -9,6 +10,7 @@ from typing import Any
 Inspect = Mapping[str, Any]
 
 TRUE_WORDS = frozenset({"1", "true", "yes", "on", "y", "t"})
+SERVICE_NAMES = re.compile(r"SERVICE_(?:[0-9]+_)?NAME")  # SERVICE_NAME, SERVICE_<port>_NAME
 
 
 def container_id(inspect: Inspect) -> str:
@@ -44,8 +46,46 @@ def service_settings(inspect: Inspect) -> dict[str, str]:
     return {**environment(inspect), **labels(inspect)}
 
 
+def is_true(value: str | None) -> bool:
+    """A truth value as registrator's users write it in a label or variable (`SERVICE_IGNORE`, …)."""
+    return (value or "").strip().lower() in TRUE_WORDS
+
+
 def is_ignored(inspect: Inspect) -> bool:
-    return service_settings(inspect).get("SERVICE_IGNORE", "").strip().lower() in TRUE_WORDS
+    return is_true(service_settings(inspect).get("SERVICE_IGNORE"))
+
+
+def port_ignored(settings: Mapping[str, str], port: int) -> bool:
+    """`SERVICE_<port>_IGNORE` set true in the container's `service_settings` (SPEC §8)."""
+    return is_true(settings.get(f"SERVICE_{port}_IGNORE"))
+
+
+def names_a_service(inspect: Inspect) -> bool:
+    """Whether the container names a service, `SERVICE_NAME` or a `SERVICE_<port>_NAME` (label or env), as
+    EC_REGISTRATOR_EXPLICIT asks (SPEC §8). An empty value names none: the layouts fall back as if it were unset."""
+    return any(value and SERVICE_NAMES.fullmatch(name) for name, value in service_settings(inspect).items())
+
+
+def on_host_network(inspect: Inspect) -> bool:
+    return (inspect.get("HostConfig") or {}).get("NetworkMode") == "host"
+
+
+def networks(inspect: Inspect) -> Mapping[str, Any]:
+    """`.NetworkSettings.Networks`: the container's networks by name."""
+    return (inspect.get("NetworkSettings") or {}).get("Networks") or {}
+
+
+def first_network(inspect: Inspect) -> str:
+    """The first of the container's networks by name, "" when it has none (SPEC §3's and §8's fallback)."""
+    return min(networks(inspect), default="")
+
+
+def network_address(inspect: Inspect) -> tuple[str, str]:
+    """(network, address) of the container on the network its `SERVICE_NETWORK` names, else on its first network;
+    the address is the IPv4 one, else the global IPv6 one, else "" (no address there)."""
+    name = service_settings(inspect).get("SERVICE_NETWORK") or first_network(inspect)
+    found = networks(inspect).get(name) or {}
+    return name, str(found.get("IPAddress") or found.get("GlobalIPv6Address") or "")
 
 
 def has_healthcheck(inspect: Inspect) -> bool:

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from agent.core.container import Inspect
+from agent.core.selection import Selection
 
 OWN, INDEX = 0, 1  # ranks: a container's own keys are written before its index keys, deleted after them
 
@@ -25,6 +26,7 @@ class Layout(Protocol):
     name: str
     root: str
     first_wins: bool  # a shared key two containers want differently: the first registered keeps it (else the last)
+    selection: Selection  # SPEC §8, the same for every layout: which containers, at which addresses
 
     def container_keys(self, inspect: Inspect) -> dict[str, str]:
         """Every key this layout writes for one registrable container, own keys first."""

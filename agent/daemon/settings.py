@@ -147,11 +147,11 @@ SETTINGS = (
 
 
 def all_settings() -> tuple[Setting, ...]:
-    """The agent's settings with every layout's own after EC_REGISTRATOR_LAYOUTS (the --help order)."""
+    """The agent's settings with the layouts' (each one's own, then the shared ones) after EC_REGISTRATOR_LAYOUTS
+    (the --help order)."""
     after = [setting.name for setting in SETTINGS].index("layouts") + 1
     layouts = replace(SETTINGS[after - 1], help=f"comma list of layouts: {_layout_names()}")
-    return (*SETTINGS[:after - 1], layouts, *(setting for kind in registry.LAYOUTS for setting in kind.settings),
-            *SETTINGS[after:])
+    return (*SETTINGS[:after - 1], layouts, *registry.layout_settings(), *SETTINGS[after:])
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -184,7 +184,7 @@ def load(argv: Sequence[str], environ: Mapping[str, str]) -> Config:
     elif flags.get("EC_REGISTRATOR_DOCKER_SOCKET") is None and "EC_REGISTRATOR_DOCKER_SOCKET" not in environ:
         values["docker_url"] = "unix://" + default_socket(environ)
     values.update(parse_settings(all_settings(), raw_settings(flags, environ, all_settings()), skip=set(values)))
-    own = {setting.name for kind in registry.LAYOUTS for setting in kind.settings}
+    own = {setting.name for setting in registry.layout_settings()}
     values["layout_settings"] = {name: values.pop(name) for name in own}
     connect_values(values)
     config = Config(**values, command=str(flags["command"]), once=bool(flags["once"]), dry_run=bool(flags["dry_run"]))

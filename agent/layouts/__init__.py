@@ -37,9 +37,10 @@ class LayoutKind:
 
 
 def keys_of(inspect: Inspect, layouts: Sequence[Layout]) -> tuple[dict[str, str], list[str]]:
-    """Every key of one container in every layout (none when it is not to be registered), and a note on each
-    thing left out: what a layout could not write, a key over etcd's request limit."""
-    if not is_registrable(inspect):
+    """Every key of one container in every layout (none when it is not to be registered: not registrable, or not
+    selected by EC_REGISTRATOR_EXPLICIT, which every layout is built with), and a note on each thing left out: what
+    a layout could not write, a key over etcd's request limit."""
+    if not is_registrable(inspect) or not all(layout.selection.selects(inspect) for layout in layouts):
         return {}, []
     keys: dict[str, str] = {}
     notes: list[str] = []

@@ -1,6 +1,6 @@
-"""The backends layout of docker-register, multi-port form (SPEC §4):
+"""The backends layout of docker-register, multi-port form (SPEC §4), at the addresses of SPEC §8:
 
-    B/<service>/<n>/<container> = "<ip>:<HostPort>"
+    B/<service>/<n>/<container> = "<ip>:<port>"             (`<ip>:<HostPort>` in the default, published mode)
     B/<service>/<n>/port        = "<container port>"   (shared by every host running the service)
 """
 
@@ -8,14 +8,14 @@ from __future__ import annotations
 
 from collections.abc import Collection, Mapping
 from functools import partial
-from typing import Any
 
 from agent.core.container import Inspect, container_id, container_name, service_settings
 from agent.core.escape import escape_segment
-from agent.layouts import INDEX, OWN, LayoutKind, Translation, Values
-from agent.settings import ConfigError, Setting, optional, root_dir
+from agent.core.selection import DEFAULT_SELECTION, Selection
+from agent.layouts import INDEX, OWN, LayoutKind, Translation
+from agent.layouts.selection import check_host_ip, selection_of
+from agent.settings import Setting, root_dir
 
-ANY_ADDRESS = frozenset({"", "0.0.0.0", "::"})
 SHORT_ID = 12
 PORT_LEAF = "port"  # B/<service>/<n>/port, shared by every host running the service
 
@@ -32,49 +32,38 @@ def image_service(image: str) -> str:
     return last.split(":", 1)[0]
 
 
-def published_ports(inspect: Inspect) -> list[tuple[int, str, Mapping[str, Any]]]:
-    """(container port, proto, first host binding) of every published port, in ascending order."""
-    ports: Mapping[str, Any] = (inspect.get("NetworkSettings") or {}).get("Ports") or {}
-    found = []
-    for spec, bindings in ports.items():
-        port, _, proto = spec.partition("/")
-        if bindings and port.isdigit():
-            found.append((int(port), (proto or "tcp").lower(), bindings[0] or {}))
-    return sorted(found, key=lambda item: (item[0], item[1]))
-
-
-def address(host_ip: str, port: str) -> str:
-    return f"[{host_ip}]:{port}" if ":" in host_ip else f"{host_ip}:{port}"
-
-
 class BackendsLayout:
     name = "backends"
     first_wins = False  # SPEC §4: the last writer of `port` wins
 
-    def __init__(self, root: str, host_ip: str) -> None:
+    def __init__(self, root: str, host_ip: str, selection: Selection = DEFAULT_SELECTION) -> None:
         self.root = root
         self.host_ip = host_ip
+        self.selection = selection
 
-    def container_keys(self, inspect: Inspect) -> dict[str, str]:
+    def translate(self, inspect: Inspect) -> Translation:
+        """Each port the selection reaches (SPEC §4, §8), grouped by service and numbered in (port, proto) order."""
         settings = service_settings(inspect)
         image = str((inspect.get("Config") or {}).get("Image") or "")
         fallback = settings.get("SERVICE_NAME") or image_service(image) or container_name(inspect)
         short = escape_segment(container_id(inspect)[:SHORT_ID])
+        reach = self.selection.reach(inspect, self.host_ip)
         numbers: dict[str, int] = {}
         own: dict[str, str] = {}
         index: dict[str, str] = {}
-        for port, _, binding in published_ports(inspect):
-            service = escape_segment(settings.get(f"SERVICE_{port}_NAME") or fallback)
+        for endpoint in reach.endpoints:
+            if endpoint.address is None:
+                continue
+            service = escape_segment(settings.get(f"SERVICE_{endpoint.port}_NAME") or fallback)
             numbers[service] = numbers.get(service, 0) + 1
             base = f"{self.root}/{service}/{numbers[service]}"
-            host_ip = str(binding.get("HostIp") or "")
-            own[f"{base}/{short}"] = address(self.host_ip if host_ip in ANY_ADDRESS else host_ip,
-                                             str(binding.get("HostPort") or ""))
-            index[f"{base}/{PORT_LEAF}"] = str(port)
-        return {**own, **index}
+            own[f"{base}/{short}"] = endpoint.address
+            index[f"{base}/{PORT_LEAF}"] = str(endpoint.port)
+        notes = [reach.missing] if reach.missing and reach.endpoints else []
+        return Translation({**own, **index}, notes)
 
-    def translate(self, inspect: Inspect) -> Translation:
-        return Translation(self.container_keys(inspect))
+    def container_keys(self, inspect: Inspect) -> dict[str, str]:
+        return self.translate(inspect).keys
 
     def rank(self, key: str) -> int:
         return INDEX if self.shared(key) else OWN
@@ -104,21 +93,13 @@ class BackendsLayout:
         return {key for key in kvs if not self.shared(key) and key.rsplit("/", 1)[-1] in shorts}
 
 
-def check_host_ip(values: Values) -> None:
-    if not values["host_ip"]:
-        raise ConfigError("EC_REGISTRATOR_HOST_IP: expected the address the backends and traefik layouts publish "
-                          "for ports bound to all interfaces, e.g. 10.0.0.5 (alias HOST_IP)")
-
-
 BACKENDS_DIR = Setting("backends_dir", "--backends-dir", "EC_REGISTRATOR_BACKENDS_DIR", "backends",
                        "root of the backends layout", partial(root_dir, "EC_REGISTRATOR_BACKENDS_DIR"))
-HOST_IP = Setting("host_ip", "--host-ip", "EC_REGISTRATOR_HOST_IP", None,
-                  "address published in the backends and traefik layouts", optional, ("HOST_IP",))
 
 LAYOUT = LayoutKind(
     name="backends",
     root_setting="backends_dir",
-    make=lambda values, host: BackendsLayout(values["backends_dir"], values["host_ip"]),
-    settings=(BACKENDS_DIR, HOST_IP),
+    make=lambda values, host: BackendsLayout(values["backends_dir"], values["host_ip"], selection_of(values)),
+    settings=(BACKENDS_DIR,),
     check=check_host_ip,
 )

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass
-from typing import Any
 
-from agent.core.container import Inspect, container_id, container_name, labels
+from agent.core.container import Inspect, container_id, container_name, first_network, labels, networks
 from agent.core.escape import escape_segment
 from agent.core.marker import MARKERS as AGENTS
+from agent.core.ports import port_entries
+from agent.core.selection import DEFAULT_SELECTION, Selection
 from agent.layouts import INDEX, OWN, LayoutKind, Translation
+from agent.layouts.selection import selection_of
 
 CONTAINERS, HOSTS, LABELS = "containers", "hosts", "labels"  # the ec root's own folders, with AGENTS (markers)
 RESERVED_HOSTS = frozenset({CONTAINERS, HOSTS, LABELS, AGENTS})  # so no host name may be one of them (SPEC §3)
@@ -56,24 +58,19 @@ def network_ip(inspect: Inspect) -> str:
     settings = inspect.get("NetworkSettings") or {}
     if settings.get("IPAddress"):
         return str(settings["IPAddress"])
-    networks: Mapping[str, Any] = settings.get("Networks") or {}
-    for name in sorted(networks):
-        return str((networks[name] or {}).get("IPAddress") or "")
-    return ""
+    return str((networks(inspect).get(first_network(inspect)) or {}).get("IPAddress") or "")
 
 
 def port_keys(base: str, inspect: Inspect) -> dict[str, str]:
+    """One block per entry of `.NetworkSettings.Ports`, published or not, whatever SERVICE_<port>_IGNORE says: the
+    ec layout is an inventory (SPEC §3, §8)."""
     keys: dict[str, str] = {}
-    ports: Mapping[str, Any] = (inspect.get("NetworkSettings") or {}).get("Ports") or {}
-    for spec, bindings in ports.items():
-        port, _, proto = spec.partition("/")
-        proto = (proto or "tcp").lower()
-        first = (bindings or [{}])[0] or {}
-        block = f"{base}/network/ports/{escape_segment(port)}-{escape_segment(proto)}"
-        keys[f"{block}/intPort"] = port
-        keys[f"{block}/extPort"] = str(first.get("HostPort") or "")
-        keys[f"{block}/extIp"] = str(first.get("HostIp") or "")
-        keys[f"{block}/proto"] = proto
+    for entry in port_entries(inspect):
+        block = f"{base}/network/ports/{escape_segment(entry.port)}-{escape_segment(entry.proto)}"
+        keys[f"{block}/intPort"] = entry.port
+        keys[f"{block}/extPort"] = entry.host_port
+        keys[f"{block}/extIp"] = entry.host_ip
+        keys[f"{block}/proto"] = entry.proto
     return keys
 
 
@@ -81,9 +78,10 @@ class EcLayout:
     name = "ec"
     first_wins = False
 
-    def __init__(self, root: str, host: str) -> None:
+    def __init__(self, root: str, host: str, selection: Selection = DEFAULT_SELECTION) -> None:
         self.root = root
         self.host = host
+        self.selection = selection  # explicit or not (keys_of asks it); the ec layout publishes no address
         self._host_segment = escape_segment(host)
         self._containers = f"{root}/{CONTAINERS}/"
         self._host_prefixes = (f"{root}/{HOSTS}/{self._host_segment}/", f"{root}/{self._host_segment}/")
@@ -163,4 +161,5 @@ class EcLayout:
 
 
 # its root, EC_REGISTRATOR_ETCD_DIR, is the agent's own setting: the marker lives under it whatever layouts are enabled
-LAYOUT = LayoutKind(name="ec", root_setting="etcd_dir", make=lambda values, host: EcLayout(values["etcd_dir"], host))
+LAYOUT = LayoutKind(name="ec", root_setting="etcd_dir",
+                    make=lambda values, host: EcLayout(values["etcd_dir"], host, selection_of(values)))

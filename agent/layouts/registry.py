@@ -6,9 +6,16 @@ the nested-roots check (which names the later layout's root variable).
 
 from __future__ import annotations
 
-from agent.layouts import Layout, LayoutKind, Values, backends, ec, traefik
+from agent.layouts import Layout, LayoutKind, Values, backends, ec, selection, traefik
+from agent.settings import Setting
 
 LAYOUTS: tuple[LayoutKind, ...] = (ec.LAYOUT, backends.LAYOUT, traefik.LAYOUT)
+SHARED_SETTINGS: tuple[Setting, ...] = selection.SETTINGS  # of several layouts, no one layout's own (SPEC §8)
+
+
+def layout_settings() -> tuple[Setting, ...]:
+    """Every layout's own settings, then the shared ones: read whether a layout is enabled or not."""
+    return (*(setting for kind in LAYOUTS for setting in kind.settings), *SHARED_SETTINGS)
 
 
 def build_layouts(values: Values, host: str) -> list[Layout]:

@@ -2,8 +2,10 @@
 this host's servers, so that Traefik routes to the containers of every host.
 
     T/<proto>/<routers|services|middlewares>/<name>/<field…>          shared by every host defining it
-    T/http/services/<s>/loadbalancer/servers/<id12>/url               = <scheme>://<ip>:<HostPort>
-    T/<tcp|udp>/services/<s>/loadbalancer/servers/<id12>/address      = <ip>:<HostPort>
+    T/http/services/<s>/loadbalancer/servers/<id12>/url               = <scheme>://<ip>:<port>
+    T/<tcp|udp>/services/<s>/loadbalancer/servers/<id12>/address      = <ip>:<port>
+
+`<ip>:<port>` as SPEC §8 says (agent/core/selection.py): `<ip>:<HostPort>` in the default, published mode.
 
 T has no leading `/`: Traefik never reads `/traefik/…`."""
 
@@ -12,8 +14,10 @@ from __future__ import annotations
 from collections.abc import Collection, Mapping
 
 from agent.core.container import Inspect, container_id, container_name, labels
+from agent.core.selection import DEFAULT_SELECTION, Endpoint, Selection
 from agent.layouts import INDEX, OWN, LayoutKind, Translation, Values
-from agent.layouts.backends import ANY_ADDRESS, SHORT_ID, address, check_host_ip
+from agent.layouts.backends import SHORT_ID
+from agent.layouts.selection import check_host_ip, selection_of
 from agent.layouts.traefik_labels import GO_BOOLS, Definitions, read_labels
 from agent.layouts.traefik_rule import DEFAULT_RULE, Model, RuleTemplate, normalize, parse_rule
 from agent.settings import ConfigError, Setting, boolean
@@ -41,26 +45,17 @@ def _given(paths: dict[tuple[str, ...], str], name: str) -> bool:
     return False
 
 
-def port_bindings(inspect: Inspect, proto: str) -> dict[int, Mapping[str, str] | None]:
-    """Every port of one transport the container exposes, with its first host binding (None: not published)."""
-    ports: Mapping[str, list[Mapping[str, str]] | None] = (inspect.get("NetworkSettings") or {}).get("Ports") or {}
-    found: dict[int, Mapping[str, str] | None] = {}
-    for spec, bindings in ports.items():
-        port, _, transport = spec.partition("/")
-        if port.isascii() and port.isdigit() and (transport or "tcp").lower() == proto:
-            found[int(port)] = (bindings or [None])[0]
-    return found
-
-
 class TraefikLayout:
     name = "traefik"
     first_wins = True  # SPEC §7: the first registered definition keeps it
 
-    def __init__(self, root: str, host_ip: str | None, exposed_by_default: bool, rule: RuleTemplate) -> None:
+    def __init__(self, root: str, host_ip: str | None, exposed_by_default: bool, rule: RuleTemplate,
+                 selection: Selection = DEFAULT_SELECTION) -> None:
         self.root = root
         self.host_ip = host_ip or ""
         self.exposed_by_default = exposed_by_default
         self.rule = rule
+        self.selection = selection
 
     # -- a container's keys -----------------------------------------------------------------------------
     def enabled(self, inspect: Inspect) -> bool:
@@ -72,6 +67,9 @@ class TraefikLayout:
     def translate(self, inspect: Inspect) -> Translation:
         if not self.enabled(inspect):
             return Translation()
+        reach = self.selection.reach(inspect, self.host_ip)
+        if reach.missing:
+            return Translation(notes=[reach.missing])
         read = read_labels(labels(inspect))
         done = Translation(notes=read.notes)
         tcp, udp, http = (read.protocols[proto] for proto in ("tcp", "udp", "http"))
@@ -79,11 +77,11 @@ class TraefikLayout:
         for proto, definitions in (("tcp", tcp), ("udp", udp)):
             if definitions.routes():
                 self._complete(proto, definitions, default, None, done)
-                self._servers(proto, definitions, inspect, done)
+                self._servers(proto, definitions, inspect, reach.endpoints, done)
         if http.routes() or http.middlewares or not (tcp.routes() or udp.routes()):
             model = Model(default, container_name(inspect), labels(inspect))
             self._complete("http", http, default, model, done)
-            self._servers("http", http, inspect, done)
+            self._servers("http", http, inspect, reach.endpoints, done)
         for proto, definitions in (("http", http), ("tcp", tcp), ("udp", udp)):
             for kind in ("routers", "services", "middlewares"):
                 for name, paths in definitions.of(kind).items():
@@ -114,14 +112,15 @@ class TraefikLayout:
                     continue
                 paths[("service",)] = next(iter(definitions.services))
 
-    def _servers(self, proto: str, definitions: Definitions, inspect: Inspect, done: Translation) -> None:
-        """This host's server of each of the container's services."""
+    def _servers(self, proto: str, definitions: Definitions, inspect: Inspect, endpoints: tuple[Endpoint, ...],
+                 done: Translation) -> None:
+        """This host's server of each of the container's services, at the address SPEC §8 gives its port."""
         transport = "udp" if proto == "udp" else "tcp"
-        bindings = port_bindings(inspect, transport)
+        addresses = {endpoint.port: endpoint.address for endpoint in endpoints if endpoint.proto == transport}
         short = container_id(inspect)[:SHORT_ID]
         for service, paths in definitions.services.items():
             choices = definitions.server_choices.get(service, {})
-            server = self._server(proto, service, choices, bindings, done)
+            server = self._server(proto, service, choices, addresses, done)
             if server is None:
                 continue
             leaf = "url" if proto == "http" else "address"
@@ -129,35 +128,35 @@ class TraefikLayout:
             for path, value in definitions.server_fields.get(service, {}).items():
                 paths[(*SERVERS, short, *path)] = value
 
-    def _server(self, proto: str, service: str, choices: Mapping[str, str],
-                bindings: Mapping[int, Mapping[str, str] | None], done: Translation) -> str | None:
+    def _server(self, proto: str, service: str, choices: Mapping[str, str], addresses: Mapping[int, str | None],
+                done: Translation) -> str | None:
         if proto == "http" and choices.get("url"):
             if "port" in choices or "scheme" in choices:
                 done.notes.append(f"service {service!r}: no server, loadbalancer.server.url excludes .port and .scheme")
                 return None
             return choices["url"]
-        port = self._port(proto, service, choices.get("port"), bindings, done)
+        port = self._port(proto, service, choices.get("port"), addresses, done)
         if port is None:
             return None
-        binding = bindings[port]
-        if not binding or not binding.get("HostPort"):
+        server = addresses[port]
+        if server is None:
             done.notes.append(f"{proto} service {service!r}: no server, container port {port} is not published")
             return None
-        host_ip = str(binding.get("HostIp") or "")
-        server = address(self.host_ip if host_ip in ANY_ADDRESS else host_ip, str(binding["HostPort"]))
         return f"{choices.get('scheme') or 'http'}://{server}" if proto == "http" else server
 
     @staticmethod
-    def _port(proto: str, service: str, chosen: str | None, bindings: Mapping[int, object],
+    def _port(proto: str, service: str, chosen: str | None, addresses: Mapping[int, object],
               done: Translation) -> int | None:
+        """The service's container port: its label, else the lowest one exposed (SERVICE_<port>_IGNORE's left out)."""
         if chosen is None:
-            if not bindings:
-                done.notes.append(f"{proto} service {service!r}: no server, the container exposes no port")
+            if not addresses:
+                done.notes.append(f"{proto} service {service!r}: no server, the container exposes no port "
+                                  "that SERVICE_<port>_IGNORE leaves in")
                 return None
-            return min(bindings)
-        if not (chosen.isascii() and chosen.isdigit() and int(chosen) in bindings):
+            return min(addresses)
+        if not (chosen.isascii() and chosen.isdigit() and int(chosen) in addresses):
             done.notes.append(f"{proto} service {service!r}: no server, loadbalancer.server.port {chosen!r} is not "
-                              f"a port the container exposes")
+                              "a port the container exposes and SERVICE_<port>_IGNORE leaves in")
             return None
         return int(chosen)
 
@@ -227,7 +226,7 @@ DEFAULT_RULE_SETTING = Setting("traefik_default_rule", "--traefik-default-rule",
 
 def make(values: Values, host: str) -> TraefikLayout:
     return TraefikLayout(values["traefik_root"], values["host_ip"], values["traefik_exposed_by_default"],
-                         values["traefik_default_rule"])
+                         values["traefik_default_rule"], selection_of(values))
 
 
 LAYOUT = LayoutKind(

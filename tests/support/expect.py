@@ -1,5 +1,5 @@
-"""The ec, backends and traefik layouts of SPEC §3, §4 and §7 written out again for the tests, from the SPEC text,
-not from agent code."""
+"""The ec, backends and traefik layouts of SPEC §3, §4 and §7, with the selection and addresses of §8, written out
+again for the tests, from the SPEC text, not from agent code."""
 
 from __future__ import annotations
 
@@ -48,22 +48,34 @@ def host_picture(inspects: list[dict], root: str, host: str) -> dict[str, str]:
     return picture
 
 
-def registrable(inspect: dict) -> bool:
-    """SPEC §3: running, not paused, and healthy when it has a healthcheck; SPEC §4: not SERVICE_IGNOREd."""
+TRUE = ("1", "true", "yes", "on", "y", "t")  # how the agent's users write true in SERVICE_IGNORE
+
+
+def user_settings(inspect: dict) -> dict[str, str]:
+    """SPEC §4: the container's environment and labels merged, a label winning over a variable of the same name."""
+    settings = dict(item.split("=", 1) for item in inspect["Config"].get("Env") or [] if "=" in item)
+    settings.update(inspect["Config"].get("Labels") or {})
+    return settings
+
+
+def registrable(inspect: dict, explicit: bool = False) -> bool:
+    """SPEC §3: running, not paused, and healthy when it has a healthcheck; SPEC §4: not SERVICE_IGNOREd; SPEC §8
+    with EC_REGISTRATOR_EXPLICIT: it sets SERVICE_NAME or a SERVICE_<port>_NAME."""
     state = inspect["State"]
     test = (inspect["Config"].get("Healthcheck") or {}).get("Test") or ["NONE"]
     health = None if test[0] == "NONE" else (state.get("Health") or {}).get("Status")  # Podman: always a Health
-    settings = [item for item in inspect["Config"].get("Env") or [] if item.startswith("SERVICE_IGNORE=")]
-    settings += [f"SERVICE_IGNORE={value}" for key, value in (inspect["Config"].get("Labels") or {}).items()
-                 if key == "SERVICE_IGNORE"]
-    ignored = bool(settings) and settings[-1].split("=", 1)[1].lower() in ("1", "true", "yes", "on", "y", "t")
-    return state["Running"] and not state["Paused"] and health in (None, "healthy") and not ignored
+    settings = user_settings(inspect)
+    ignored = settings.get("SERVICE_IGNORE", "").lower() in TRUE
+    named = any(value for name, value in settings.items()
+                if name == "SERVICE_NAME" or re.fullmatch(r"SERVICE_\d+_NAME", name, re.ASCII))
+    return state["Running"] and not state["Paused"] and health in (None, "healthy") and not ignored and (
+        named or not explicit)
 
 
-def docker_picture(client, root: str, host: str) -> dict[str, str]:
+def docker_picture(client, root: str, host: str, explicit: bool = False) -> dict[str, str]:
     """What the ec layout of `host` must hold for every registrable container the daemon runs now."""
     inspects = [client.api.inspect_container(item["Id"]) for item in client.api.containers()]
-    return host_picture([item for item in inspects if registrable(item)], root, host)
+    return host_picture([item for item in inspects if registrable(item, explicit)], root, host)
 
 
 def etcd_picture(etcd, root: str) -> dict[str, str]:
@@ -71,29 +83,68 @@ def etcd_picture(etcd, root: str) -> dict[str, str]:
     return {key: value for key, value in etcd.values(root + "/").items() if not key.startswith(f"{root}/agents/")}
 
 
-def expected_backends(inspect: dict, root: str, host_ip: str) -> dict[str, str]:
-    """SPEC §4 written out again: per published port, grouped by service, numbered by (port, proto)."""
-    settings = {item.split("=", 1)[0]: item.split("=", 1)[1] for item in inspect["Config"].get("Env") or []}
-    settings.update(inspect["Config"].get("Labels") or {})
+def reachable_ports(inspect: dict, host_ip: str, address: str = "published") -> list[tuple[int, str, str | None]]:
+    """SPEC §4 and §8: (container port, proto, where it is reached or None) of each port the container exposes
+    that no SERVICE_<port>_IGNORE leaves out, in (port, proto) order. `published`: `<ip>:<HostPort>` of a port with a
+    host binding, `<ip>` its HostIp when specific, else HOST_IP. `container`: its address on the network
+    SERVICE_NETWORK names, else the first by name, and the container port, for every exposed port; with no address
+    there the container is skipped (None for all). On the host's network: `<HOST_IP>:<container port>` in either
+    mode. An IPv6 address is written in brackets."""
+    ports = inspect["NetworkSettings"].get("Ports") or {}
+    specs = set(ports) | set(inspect["Config"].get("ExposedPorts") or {})
+    settings = user_settings(inspect)
+    exposed = sorted((int(spec.split("/")[0]), spec.split("/")[1].lower()) for spec in specs)
+    exposed = [item for item in exposed if settings.get(f"SERVICE_{item[0]}_IGNORE", "").lower() not in TRUE]
+    if inspect["HostConfig"].get("NetworkMode") == "host":
+        return [(port, proto, bracketed(host_ip, port)) for port, proto in exposed]
+    if address == "container":
+        ip = container_address(inspect)
+        return [(port, proto, bracketed(ip, port) if ip else None) for port, proto in exposed]
+    reached = []
+    for port, proto in exposed:
+        binding = (ports.get(f"{port}/{proto}") or [None])[0]
+        if binding and binding.get("HostPort"):
+            ip = binding["HostIp"] if binding["HostIp"] not in ("", "0.0.0.0", "::") else host_ip
+            reached.append((port, proto, bracketed(ip, binding["HostPort"])))
+        else:
+            reached.append((port, proto, None))
+    return reached
+
+
+def container_address(inspect: dict) -> str | None:
+    """SPEC §8: the address on the network SERVICE_NETWORK names, else on the first network by name (IPv4, else
+    IPv6); None when it has none there."""
+    networks = inspect["NetworkSettings"].get("Networks") or {}
+    network = networks.get(user_settings(inspect).get("SERVICE_NETWORK") or min(networks, default=""), {})
+    return network.get("IPAddress") or network.get("GlobalIPv6Address") or None
+
+
+def bracketed(ip: str, port: int | str) -> str:
+    return f"[{ip}]:{port}" if ":" in ip else f"{ip}:{port}"
+
+
+def expected_backends(inspect: dict, root: str, host_ip: str, address: str = "published") -> dict[str, str]:
+    """SPEC §4 written out again: per reachable port (§8), grouped by service, numbered by (port, proto)."""
+    settings = user_settings(inspect)
     image = inspect["Config"]["Image"].split("@")[0].split("/")[-1].split(":")[0]
-    published = sorted((int(spec.split("/")[0]), spec.split("/")[1], bindings[0])
-                       for spec, bindings in (inspect["NetworkSettings"].get("Ports") or {}).items() if bindings)
     keys, counters = {}, {}
-    for port, _, binding in published:
+    for port, _, reached in reachable_ports(inspect, host_ip, address):
+        if reached is None:
+            continue
         service = seg(settings.get(f"SERVICE_{port}_NAME") or settings.get("SERVICE_NAME") or image)
         counters[service] = counters.get(service, 0) + 1
-        ip = binding["HostIp"] if binding["HostIp"] not in ("", "0.0.0.0", "::") else host_ip
-        keys[f"{root}/{service}/{counters[service]}/{inspect['Id'][:12]}"] = f"{ip}:{binding['HostPort']}"
+        keys[f"{root}/{service}/{counters[service]}/{inspect['Id'][:12]}"] = reached
         keys[f"{root}/{service}/{counters[service]}/port"] = str(port)
     return keys
 
 
-def backends_picture(client, root: str, host_ip: str) -> dict[str, str]:
+def backends_picture(client, root: str, host_ip: str, address: str = "published",
+                     explicit: bool = False) -> dict[str, str]:
     inspects = [client.api.inspect_container(item["Id"]) for item in client.api.containers()]
     picture: dict[str, str] = {}
     for inspect in inspects:
-        if registrable(inspect):
-            picture.update(expected_backends(inspect, root, host_ip))
+        if registrable(inspect, explicit):
+            picture.update(expected_backends(inspect, root, host_ip, address))
     return picture
 
 
@@ -111,12 +162,17 @@ def traefik_normalize(name: str) -> str:
     return "-".join(part for part in re.split(r"[\W_]+", name) if part)
 
 
-def expected_traefik(inspect: dict, root: str, host_ip: str) -> dict[str, str]:
+def expected_traefik(inspect: dict, root: str, host_ip: str, address: str = "published") -> dict[str, str]:
     """SPEC §7 for one registrable container that is not a compose one: its servers and the definitions its
-    labels make (routers, services, middlewares), with the defaults of Traefik's Docker provider."""
+    labels make (routers, services, middlewares), with the defaults of Traefik's Docker provider; skipped when,
+    in container mode, it has no address (SPEC §8)."""
     labels = inspect["Config"].get("Labels") or {}
     if labels.get("traefik.enable") != "true":
         return {}
+    on_host = inspect["HostConfig"].get("NetworkMode") == "host"
+    if address == "container" and not on_host and container_address(inspect) is None:
+        return {}
+    reached = {port: where for port, proto, where in reachable_ports(inspect, host_ip, address) if proto == "tcp"}
     definitions: dict[tuple[str, str], dict[str, str]] = {}  # (kind, name) -> {field path: value}
     for label, value in labels.items():
         if not label.startswith("traefik.") or label == "traefik.enable":
@@ -148,32 +204,27 @@ def expected_traefik(inspect: dict, root: str, host_ip: str) -> dict[str, str]:
             else:
                 keys[path] = value
     for service in services:
-        server = traefik_server(inspect, definitions[("services", service)], host_ip)
+        server = traefik_server(definitions[("services", service)], reached)
         if server is not None:
             keys[f"{root}/http/services/{service}/loadbalancer/servers/{inspect['Id'][:12]}/url"] = server
     return keys
 
 
-def traefik_server(inspect: dict, settings: dict[str, str], host_ip: str) -> str | None:
-    """`<scheme>://<ip>:<HostPort>` of the service's container port (its `loadbalancer.server.port`, else the
-    lowest tcp port the container exposes), None when that port is not published; `<ip>` as SPEC §4."""
-    ports = inspect["NetworkSettings"].get("Ports") or {}
-    specs = set(ports) | set(inspect["Config"].get("ExposedPorts") or {})
-    exposed = sorted(int(spec.split("/")[0]) for spec in specs if spec.split("/")[1].lower() == "tcp")
-    port = settings.get("loadbalancer.server.port") or (str(exposed[0]) if exposed else None)
-    bindings = ports.get(f"{port}/tcp") if port else None
-    if not bindings:
-        return None
-    ip = bindings[0]["HostIp"] if bindings[0]["HostIp"] not in ("", "0.0.0.0", "::") else host_ip
-    return f"{settings.get('loadbalancer.server.scheme', 'http')}://{ip}:{bindings[0]['HostPort']}"
+def traefik_server(settings: dict[str, str], reached: dict[int, str | None]) -> str | None:
+    """`<scheme>://<address>` of the service's container port (its `loadbalancer.server.port`, else the lowest tcp
+    port the container exposes and does not ignore), None when that port is not reached; `reached` as SPEC §8."""
+    port = settings.get("loadbalancer.server.port") or (str(min(reached)) if reached else None)
+    where = reached.get(int(port)) if port else None
+    return f"{settings.get('loadbalancer.server.scheme', 'http')}://{where}" if where else None
 
 
-def traefik_picture(client, root: str, host_ip: str) -> dict[str, str]:
+def traefik_picture(client, root: str, host_ip: str, address: str = "published",
+                    explicit: bool = False) -> dict[str, str]:
     """What the traefik layout must hold for the registrable containers of one engine; the definitions several
     hosts share are equal when their containers define them alike, so the union over hosts is the whole."""
     picture: dict[str, str] = {}
     for item in client.api.containers():
         inspect = client.api.inspect_container(item["Id"])
-        if registrable(inspect):
-            picture.update(expected_traefik(inspect, root, host_ip))
+        if registrable(inspect, explicit):
+            picture.update(expected_traefik(inspect, root, host_ip, address))
     return picture

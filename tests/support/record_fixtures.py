@@ -20,6 +20,7 @@ from typing import Any
 
 import docker
 import docker.errors
+import docker.types
 
 from agent.adapters.docker_engine import EVENT_FILTERS
 from tests.support.podman import PodmanService, private_podman
@@ -45,7 +46,22 @@ MATRIX = {
     "service_named": {"ports": {"8080/tcp": 18080}, "labels": {"SERVICE_NAME": "api"},
                       "environment": {"SERVICE_NAME": "env-loses"}},
     "bound_address": {"ports": {"9090/tcp": ("127.0.0.1", 19090), "9091/udp": 19091}},
+    # SPEC §8: a port left out by SERVICE_<port>_IGNORE, the second of two networks named, the host's network with
+    # exposed ports (Docker discards their bindings), a network with IPv6 (Docker 20.10 always adds IPv4 to it)
+    "ports_ignored": {"ports": {"80/tcp": 28182, "443/tcp": 28444, "53/udp": 25455},
+                      "labels": {"SERVICE_NAME": "shop", "SERVICE_443_IGNORE": "true"},
+                      "environment": {"SERVICE_80_IGNORE": "no"}},
+    "two_networks": {"network": "fixture-net", "ports": {"80/tcp": 28183, "9000/tcp": []},
+                     "labels": {"SERVICE_NETWORK": "fixture-net2"}},  # connected to fixture-net2 once running
+    "host_network_ports": {"network_mode": "host", "expose": [80, (53, "udp")]},
+    "ipv6_network": {"network": "fixture-v6", "ports": {"80/tcp": 28185}},
 }
+# the networks the matrix uses beyond the engine's own; the second one of two_networks is connected after the start
+IPV6_SUBNET, IPV6_ONLY_SUBNET = "fd00:5e:10::/64", "fd00:5e:11::/64"  # not fd00::/64: this VM's eth0 has it
+NETWORKS = {"fixture-net": {}, "fixture-net2": {},
+            "fixture-v6": {"enable_ipv6": True, "ipam": docker.types.IPAMConfig(
+                pool_configs=[docker.types.IPAMPool(subnet=IPV6_SUBNET)])}}
+CONNECTED = {"two_networks": "fixture-net2"}
 # Podman's matrix (names get the podman_ prefix). No timers run Podman's health checks here: the recorder runs
 # them (`podman healthcheck run`), so the interval only has to be long enough never to matter. The checked file
 # is toggled from the host through a bind mount, not by an exec: Podman keeps the conmon of each API exec
@@ -59,6 +75,9 @@ PODMAN_MATRIX = {
     "host_network": {"network_mode": "host"},
     "two_networks": {},  # connected to fixture-net too once running
     "paused": {},
+    "host_network_ports": {"network_mode": "host", "expose": [80, (53, "udp")]},
+    # Podman makes a network with only an IPv6 subnet IPv6-only when IPv6 is not asked for (asked for: dual stack)
+    "ipv6_only": {"network": "fixture-v6only", "ports": {"80/tcp": 28285}},
     "events": {},  # connected, disconnected and removed for podman_events.json
 }
 HEALTH_TIMEOUT = 30
@@ -67,12 +86,14 @@ HEALTH_TIMEOUT = 30
 def record(client: docker.DockerClient, out: Path) -> None:
     build_test_image(client)
     client.images.get(TEST_IMAGE).tag(TAGGED_IMAGE)
-    network = client.networks.create("fixture-net")
+    networks = {name: client.networks.create(name, **options) for name, options in NETWORKS.items()}
     made = []
     try:
         for name, options in MATRIX.items():
             image = options.pop("image", TEST_IMAGE)
-            made.append(client.containers.run(image, "sleep 600", name=name, detach=True, **options))
+            made.append(run(client, name, options, image))
+            if name in CONNECTED:
+                networks[CONNECTED[name]].connect(made[-1])
         health = client.containers.get("healthcheck")
         dump(client, out, "healthcheck_starting", health.id)
         health.exec_run("touch /tmp/healthy")
@@ -89,12 +110,15 @@ def record(client: docker.DockerClient, out: Path) -> None:
     finally:
         for container in made:
             container.remove(force=True)
-        network.remove()
+        for network in networks.values():
+            network.remove()
 
 
 def record_podman(client: docker.DockerClient, service: PodmanService, out: Path) -> None:
     build_test_image(client)
     network = client.networks.create("fixture-net")
+    v6only = client.networks.create("fixture-v6only", enable_ipv6=False, ipam=docker.types.IPAMConfig(
+        pool_configs=[docker.types.IPAMPool(subnet=IPV6_ONLY_SUBNET)]))
     events = EventRecorder(client)
     made: dict[str, Any] = {}
     probe = service.workdir / "probe"
@@ -103,7 +127,7 @@ def record_podman(client: docker.DockerClient, service: PodmanService, out: Path
         for name, options in PODMAN_MATRIX.items():
             if name == "healthcheck":
                 options = {**options, "volumes": {str(probe): {"bind": "/probe", "mode": "rw"}}}
-            made[name] = client.containers.run(TEST_IMAGE, "sleep 600", name=name, detach=True, **options)
+            made[name] = run(client, name, options)
         health = made["healthcheck"]
         dump(client, out, "podman_healthcheck_starting", health.id)  # created, never checked
         (probe / "healthy").touch()
@@ -113,7 +137,7 @@ def record_podman(client: docker.DockerClient, service: PodmanService, out: Path
         podman_health(client, service, health.id, "unhealthy")
         dump(client, out, "podman_healthcheck_unhealthy", health.id)
         dump(client, out, "podman_plain", made["plain"].id)
-        for name in ("published", "exposed", "host_network"):
+        for name in ("published", "exposed", "host_network", "host_network_ports", "ipv6_only"):
             dump(client, out, f"podman_{name}", made[name].id)
         network.connect(made["two_networks"])
         dump(client, out, "podman_two_networks", made["two_networks"].id)
@@ -131,6 +155,20 @@ def record_podman(client: docker.DockerClient, service: PodmanService, out: Path
                 with contextlib.suppress(docker.errors.NotFound):
                     container.remove(force=True)
         network.remove()
+        v6only.remove()
+
+
+def run(client: docker.DockerClient, name: str, options: dict[str, Any], image: str = TEST_IMAGE) -> Any:
+    """A container of the matrix, running; `expose` (ports exposed, none published: docker-py refuses ports with
+    the host's network) through the low-level API."""
+    if "expose" not in options:
+        return client.containers.run(image, "sleep 600", name=name, detach=True, **options)
+    options = dict(options)
+    host_config = client.api.create_host_config(network_mode=options.pop("network_mode"))
+    created = client.api.create_container(image, "sleep 600", name=name, ports=options.pop("expose"),
+                                          host_config=host_config, **options)
+    client.api.start(created["Id"])
+    return client.containers.get(created["Id"])
 
 
 class EventRecorder:

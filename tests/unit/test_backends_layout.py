@@ -2,8 +2,9 @@
 
 import pytest
 
+from agent.core.ports import ExposedPort, exposed_ports
 from agent.layouts import INDEX, OWN
-from agent.layouts.backends import BackendsLayout, image_service, published_ports, split_key
+from agent.layouts.backends import BackendsLayout, image_service, split_key
 from tests.unit.fixtures import inspect
 
 B, HOST_IP = "/backends", "10.1.2.3"
@@ -85,9 +86,10 @@ def test_owned_finds_this_hosts_containers_but_never_shared_keys():
 
 
 def published(ports: dict, **config) -> dict:
+    """bound_address with other ports, exposed as the engine would show them."""
     data = inspect("bound_address")
     data["NetworkSettings"]["Ports"] = ports
-    data["Config"].update(config)
+    data["Config"].update({"ExposedPorts": {spec: {} for spec in ports}, **config})
     return data
 
 
@@ -111,8 +113,9 @@ def test_image_service_cuts_at_the_first_tag_or_digest_mark(image, service):
 
 def test_port_without_protocol_is_tcp():
     binding = {"HostIp": "0.0.0.0", "HostPort": "18000"}
-    assert published_ports(published({"8000": [binding], "8001/UDP": [binding]})) == [
-        (8000, "tcp", binding), (8001, "udp", binding)]
+    data = published({"8000": [binding], "8001/UDP": [binding]})
+    assert exposed_ports(data) == [ExposedPort(8000, "tcp", "0.0.0.0", "18000"),
+                                   ExposedPort(8001, "udp", "0.0.0.0", "18000")]
 
 
 def test_same_port_over_tcp_and_udp_numbered_tcp_first():
@@ -124,10 +127,12 @@ def test_same_port_over_tcp_and_udp_numbered_tcp_first():
                     f"{B}/busybox/1/port": "53", f"{B}/busybox/2/port": "53"}
 
 
-def test_one_port_named_twice_keeps_inspect_order():
+def test_one_port_named_twice_is_registered_once_with_its_first_entry():
     first, second = {"HostIp": "0.0.0.0", "HostPort": "1"}, {"HostIp": "0.0.0.0", "HostPort": "2"}
-    assert published_ports(published({"80/tcp": [first], "80/TCP": [second]})) == [
-        (80, "tcp", first), (80, "tcp", second)]
+    data = published({"80/tcp": [first], "80/TCP": [second]})
+    assert exposed_ports(data) == [ExposedPort(80, "tcp", "0.0.0.0", "1")]
+    assert BackendsLayout(B, HOST_IP).container_keys(data) == {f"{B}/busybox/1/{data['Id'][:12]}": "10.1.2.3:1",
+                                                               f"{B}/busybox/1/port": "80"}
 
 
 @pytest.mark.parametrize("config", [{"Image": ""}, {"Image": None}])
@@ -138,10 +143,9 @@ def test_service_is_the_container_name_without_an_image(config):
 
 
 @pytest.mark.parametrize("binding", [{"HostIp": "0.0.0.0", "HostPort": ""}, None])
-def test_binding_without_host_port_is_written_as_reported_empty(binding):
-    data = published({"9090/tcp": [binding]})
-    keys = BackendsLayout(B, HOST_IP).container_keys(data)
-    assert keys[f"{B}/busybox/1/{data['Id'][:12]}"] == "10.1.2.3:"
+def test_a_binding_without_a_host_port_is_not_published(binding):
+    """As in the traefik layout (one rule, agent/core/selection.py): `10.1.2.3:` would be no address."""
+    assert BackendsLayout(B, HOST_IP).container_keys(published({"9090/tcp": [binding]})) == {}
 
 
 def test_more_to_read_names_the_group_of_each_unwanted_port_key():

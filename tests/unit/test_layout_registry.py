@@ -28,14 +28,15 @@ def test_registry_is_consistent():
     assert len(spellings) == len(set(spellings))
     assert all(kind.root_setting in {setting.name for setting in settings} for kind in registry.LAYOUTS)
     fields = {field.name for field in dataclasses.fields(Config)}
-    assert not fields & {setting.name for kind in registry.LAYOUTS for setting in kind.settings}
+    assert not fields & {setting.name for setting in registry.layout_settings()}
 
 
 def test_layout_settings_stay_readable_as_before():
     config = load([], BACKENDS)
     assert config.layout_settings == {"backends_dir": "/backends", "host_ip": "10.0.0.5", "traefik_root": "traefik",
                                       "traefik_exposed_by_default": False,
-                                      "traefik_default_rule": parse_rule("rule", DEFAULT_RULE)}
+                                      "traefik_default_rule": parse_rule("rule", DEFAULT_RULE),
+                                      "explicit": False, "address": "published"}
     values = config.setting_values()
     assert (values["etcd_dir"], values["backends_dir"], values["host_ip"]) == ("/registry", "/backends", "10.0.0.5")
     with pytest.raises(AttributeError, match="no attribute 'nope'"):
@@ -55,7 +56,8 @@ def test_backends_checks_keep_their_messages():
     with pytest.raises(ConfigError) as error:
         load([], {"EC_REGISTRATOR_LAYOUTS": "backends"})
     assert str(error.value) == ("EC_REGISTRATOR_HOST_IP: expected the address the backends and traefik layouts "
-                                "publish for ports bound to all interfaces, e.g. 10.0.0.5 (alias HOST_IP)")
+                                "publish for ports bound to all interfaces and host-network containers, e.g. "
+                                "10.0.0.5 (alias HOST_IP)")
     for order in ("ec,backends", "backends,ec"):  # the backends root is named whatever the order
         with pytest.raises(ConfigError) as error:
             load([], {**BACKENDS, "EC_REGISTRATOR_LAYOUTS": order, "EC_REGISTRATOR_ETCD_DIR": "b/ec",
@@ -117,7 +119,7 @@ def test_a_another_layout_needs_only_its_module_and_a_registry_entry():
     assert "comma list of layouts: ec, backends, traefik, flat" in help_text
     assert {setting.name for setting in all_settings()} == {setting.name for setting in SETTINGS} | \
         {"backends_dir", "host_ip", "traefik_root", "traefik_exposed_by_default", "traefik_default_rule", "flat_dir",
-         "flat_mode"}
+         "flat_mode", "explicit", "address"}
 
 
 @pytest.mark.usefixtures("another_layout")
@@ -135,7 +137,8 @@ def test_another_layouts_checks_run_when_it_is_enabled():
 
 
 @pytest.mark.parametrize("module", ["agent.settings", "agent.daemon.settings", "agent.layouts", "agent.layouts.ec",
-                                    "agent.layouts.backends", "agent.layouts.registry", "agent.cli"])
+                                    "agent.layouts.backends", "agent.layouts.registry", "agent.layouts.selection",
+                                    "agent.cli"])
 def test_no_import_cycle_whichever_module_comes_first(module):
     code = f"import {module}\nfrom agent.daemon.settings import load\nload([], {{'EC_REGISTRATOR_LAYOUTS': " \
            "'backends', 'HOST_IP': '1.2.3.4'}).layout_settings['backends_dir']"

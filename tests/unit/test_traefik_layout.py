@@ -31,8 +31,9 @@ def container(labels: dict[str, str] | None = None, fixture: str = "published_tc
     data["Config"]["Labels"] = {**(ENABLE if enable else {}), **(labels or {})}
     if name is not None:
         data["Name"] = "/" + name
-    if ports is not None:
+    if ports is not None:  # exposed as the engine would show them
         data["NetworkSettings"]["Ports"] = ports
+        data["Config"]["ExposedPorts"] = {spec: {} for spec in ports}
     return data
 
 
