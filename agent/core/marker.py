@@ -29,11 +29,12 @@ class Marker:
     version: str = __version__
     agent: str = field(default_factory=new_agent_id)
     keys: tuple[str, ...] = ()  # TTL 0: keys of this host that no host index finds again (SPEC §4 own keys)
+    address: str = ""  # EC_REGISTRATOR_ADDRESS (SPEC §8), a setting: it never changes while the agent runs
 
     def encode(self) -> str:
         fields = {"host": self.host, "lease": self.lease, "state": self.state, "started": self.started,
-                  "version": self.version, "agent": self.agent}
-        return json.dumps({**fields, **({"keys": list(self.keys)} if self.keys else {})}, sort_keys=True,
+                  "version": self.version, "agent": self.agent, "keys": list(self.keys), "address": self.address}
+        return json.dumps({name: value for name, value in fields.items() if value or name == "lease"}, sort_keys=True,
                           ensure_ascii=False)
 
     def with_state(self, state: str) -> Marker:
@@ -57,6 +58,7 @@ class StoredMarker:
     lease: int | None = None
     started: str = ""
     version: str = ""
+    address: str = ""
 
     @classmethod
     def decode(cls, value: str) -> StoredMarker:
@@ -70,7 +72,7 @@ class StoredMarker:
         lease = fields.get("lease")
         whole = isinstance(lease, int) and not isinstance(lease, bool) and lease in LEASE_IDS
         return cls(state, agent, tuple(str(key) for key in keys), lease if whole else None,
-                   str(fields.get("started") or ""), str(fields.get("version") or ""))
+                   str(fields.get("started") or ""), str(fields.get("version") or ""), str(fields.get("address") or ""))
 
 
 def marker_key(ec_root: str, host: str) -> str:

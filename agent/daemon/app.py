@@ -130,7 +130,7 @@ class Agent(Arbiter):
             wait_for("Docker's event stream", self.follower.open)
         follow = follow_nothing if config.once else WatchSet(self._etcd(), self.submit, self._spawn, self._kill).follow
         started = datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")
-        marker = Marker(host, lease.id, RUNNING, started, __version__)
+        marker = Marker(host, lease.id, RUNNING, started, __version__, address=config.setting_values()["address"])
         self.writer = Writer(self.writer_inbox, etcd, self.inspector.submit, layouts, marker, key, lease,
                              config.resync, follow)
         self._spawn("writer", self.writer.run)

@@ -40,6 +40,7 @@ class MarkerFields:
     started: str = ""
     version: str = ""
     keys: tuple[str, ...] = ()
+    address: str = ""  # the agent's EC_REGISTRATOR_ADDRESS; "" when its marker does not say
 
     @property
     def shown(self) -> int:
@@ -51,7 +52,8 @@ def marker_fields(kv: KeyValue) -> MarkerFields:
     stored = StoredMarker.decode(kv.value)
     if stored.state is None or stored.lease is None:
         return MarkerFields(False, kv.lease, kv.lease)
-    return MarkerFields(True, stored.lease, kv.lease, stored.state, stored.started, stored.version, stored.keys)
+    return MarkerFields(True, stored.lease, kv.lease, stored.state, stored.started, stored.version, stored.keys,
+                        stored.address)
 
 
 @dataclass(frozen=True)

@@ -34,7 +34,7 @@ Anomalies, each reported once per key:
   the prefix `/T/`; not looked for when `/T` nests with the ec or backends root.
 
 A host's row shows the lease its marker is attached to, as read, whatever the marker says (a marker on no lease:
-the one it names).
+the one it names), and the address mode its marker declares (`address`: `published` or `container`, SPEC §8).
 
 Routes of a host are its backends keys `B/<service>/<n>/<container>` (not the shared `port` keys): those on
 its lease as read (the same revision as everything else), or, for a TTL-0 host, those its marker records.
@@ -72,7 +72,8 @@ from agent.status.registry import (
 )
 from agent.status.traefik import traefik_anomalies, traefik_of
 
-COLUMNS = ("HOST", "STATE", "VERSION", "STARTED", "LEASE", "TTL LEFT", "CONTAINERS", "ROUTES", "SERVERS", "ROUTERS")
+COLUMNS = ("HOST", "STATE", "VERSION", "STARTED", "LEASE", "TTL LEFT", "CONTAINERS", "ROUTES", "SERVERS", "ROUTERS",
+           "ADDRESS")
 
 
 @dataclass(frozen=True)
@@ -89,6 +90,7 @@ class HostRow:
     routers: int = 0  # traefik routers T/<proto>/routers/<name>/ with a key on this host's lease
     middlewares: int = 0  # likewise, T/<proto>/middlewares/<name>/
     services: int = 0  # likewise, T/<proto>/services/<name>/ with a key other than a server's
+    address: str = ""  # what its backends and traefik servers are: published or container (SPEC §8); "" unknown
 
 
 @dataclass(frozen=True)
@@ -135,7 +137,7 @@ def host_row(registry: Registry, segment: str, fields: MarkerFields | None,
     servers = {(key.proto, key.name, key.server) for key in traefik if key.server is not None}
     return HostRow(name, fields.state, fields.version, fields.started, fields.shown, left, containers,
                    len(routes_of(registry, fields)), len(servers), definitions[ROUTERS], definitions[MIDDLEWARES],
-                   definitions[SERVICES])
+                   definitions[SERVICES], fields.address)
 
 
 def seconds_left(info: LeaseInfo | None) -> int:
@@ -217,7 +219,7 @@ def row_cells(row: HostRow) -> tuple[str, ...]:
         left = "gone" if row.seconds_left < 0 else f"{row.seconds_left}s"
     return (printable(row.host) or '""', row.state, printable(row.version) or "-", printable(row.started) or "-",
             f"{row.lease:x}" if row.lease else "-", left, str(row.containers), str(row.routes), str(row.servers),
-            str(row.routers))
+            str(row.routers), printable(row.address) or "-")
 
 
 def render_text(report: Report) -> str:

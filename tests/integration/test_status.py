@@ -64,14 +64,14 @@ def test_two_hosts_then_planted_anomalies(agents, containers, docker_client, sec
         assert done.returncode == 0, done.stdout + done.stderr
         lines = done.stdout.splitlines()
         assert lines[0].split() == ["HOST", "STATE", "VERSION", "STARTED", "LEASE", "TTL", "LEFT", "CONTAINERS",
-                                    "ROUTES", "SERVERS", "ROUTERS"]
+                                    "ROUTES", "SERVERS", "ROUTERS", "ADDRESS"]
         for line, host in zip(lines[1:3], ("host-a", "host-b"), strict=True):
             cells = line.split()
             marker = markers[host]
             assert cells[:5] == [host, "running", marker["version"], marker["started"], f"{marker['lease']:x}"]
             assert cells[5].endswith("s") and 0 < int(cells[5][:-1]) <= 10
             assert (int(cells[6]), int(cells[7])) == counts[host]
-            assert cells[8:] == ["0", "0"]  # no traefik layout
+            assert cells[8:] == ["0", "0", "published"]  # no traefik layout; EC_REGISTRATOR_ADDRESS's default
         assert lines[3:] == ["no anomalies"]
 
         document = json.loads(run_status(*flags, "--json", etcd_url=etcd_server.url).stdout)
@@ -207,8 +207,8 @@ def test_the_traefik_layout_of_an_agent_and_its_anomalies(agents, containers, et
     print(done.stdout)
     assert done.returncode == 0, done.stdout + done.stderr
     lines = done.stdout.splitlines()
-    assert lines[0].split()[-2:] == ["SERVERS", "ROUTERS"]
-    assert lines[1].split()[0] == "host-t" and lines[1].split()[-2:] == [str(servers), str(routers)]
+    assert lines[0].split()[-3:] == ["SERVERS", "ROUTERS", "ADDRESS"]
+    assert lines[1].split()[0] == "host-t" and lines[1].split()[-3:] == [str(servers), str(routers), "published"]
     assert lines[2:] == ["no anomalies"]
     row = json.loads(run_status(*flags, "--json", etcd_url=etcd_server.url).stdout)["hosts"][0]
     assert (row["host"], row["lease"], row["servers"], row["routers"]) == ("host-t", lease, servers, routers)

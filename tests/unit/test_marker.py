@@ -29,6 +29,19 @@ def test_a_marker_without_recorded_keys_has_no_keys_field():
     assert json.loads(Marker("h", 5, RUNNING, STARTED, keys=("/b/k",)).encode())["keys"] == ["/b/k"]
 
 
+def test_the_address_mode_is_written_when_known_and_read_back():
+    """SPEC §8's EC_REGISTRATOR_ADDRESS, for `status`: a setting, so the marker still changes only with its state."""
+    marker = Marker("h", 5, RUNNING, STARTED, address="container")
+    assert json.loads(marker.encode())["address"] == "container"
+    assert StoredMarker.decode(marker.encode()).address == "container"
+    assert StoredMarker.decode(marker.with_state(STOPPED).encode()).address == "container"
+    assert "address" not in json.loads(Marker("h", 5, RUNNING, STARTED).encode())
+
+
+def test_lease_0_is_written_too():
+    assert json.loads(Marker("h", 0, RUNNING, STARTED).encode())["lease"] == 0
+
+
 def test_a_host_name_beyond_ascii_is_written_as_text():
     encoded = Marker("knoten-ü", 5, RUNNING, STARTED).encode()
     assert '"host": "knoten-ü"' in encoded

@@ -36,8 +36,8 @@ def kv(key: str, value: str = "", lease: int = 0) -> KeyValue:
     return KeyValue(key, value, lease, 5, 5)
 
 
-def marker(segment: str, lease: int, state: str = "running", keys: tuple[str, ...] = ()) -> KeyValue:
-    value = Marker(segment, lease, state, STARTED, version="1.2.3", agent="1-ab", keys=keys).encode()
+def marker(segment: str, lease: int, state: str = "running", keys: tuple[str, ...] = (), address: str = "") -> KeyValue:
+    value = Marker(segment, lease, state, STARTED, version="1.2.3", agent="1-ab", keys=keys, address=address).encode()
     return kv(f"{EC}/agents/{segment}", value, lease)
 
 
@@ -75,15 +75,15 @@ ZERO_RECORD = (f"{B}/zero/1/{CID_Z[:12]}", f"{B}/zero/1/port", *sorted(item.key 
 
 
 def fleet() -> list[KeyValue]:
-    """host-a (ec, backends and traefik, leased), host-b (ec, leased, holding a traefik middleware), host-z (ec,
-    backends and traefik, TTL 0)."""
+    """host-a (ec, backends and traefik, leased, published addresses), host-b (ec, leased, holding a traefik
+    middleware, container addresses), host-z (ec, backends and traefik, TTL 0, a marker from before SPEC §8)."""
     return [
-        marker("host-a", LEASE_A), *container("host-a", CID_A, "web", LEASE_A, {"tier": "front"}),
+        marker("host-a", LEASE_A, address="published"), *container("host-a", CID_A, "web", LEASE_A, {"tier": "front"}),
         route("shared", CID_A, LEASE_A), port("shared", LEASE_A),
         server("http", "web", CID_A, LEASE_A), *router("http", "web", "web", LEASE_A),
         kv(f"{T}/http/routers/web/middlewares/0", "auth", LEASE_A),
         kv(f"{T}/http/services/web/loadbalancer/passhostheader", "true", LEASE_A),
-        marker("host-b", LEASE_B), *container("host-b", CID_B1, "db", LEASE_B),
+        marker("host-b", LEASE_B, address="container"), *container("host-b", CID_B1, "db", LEASE_B),
         *container("host-b", CID_B2, "q", LEASE_B),
         kv(f"{T}/http/middlewares/auth/basicauth/users/0", "u:$apr1$x", LEASE_B),
         marker("host-z", 0, keys=ZERO_RECORD), *container("host-z", CID_Z, "zero", 0, {"tier": "back"}),
@@ -103,8 +103,9 @@ def test_a_healthy_fleet_has_a_row_per_host_and_no_anomalies():
     report = report_of(fleet())
     assert report.revision == 42
     assert report.hosts == (
-        HostRow("host-a", "running", "1.2.3", STARTED, LEASE_A, 7, 1, 1, servers=1, routers=1, services=1),
-        HostRow("host-b", "running", "1.2.3", STARTED, LEASE_B, 9, 2, 0, middlewares=1),
+        HostRow("host-a", "running", "1.2.3", STARTED, LEASE_A, 7, 1, 1, servers=1, routers=1, services=1,
+                address="published"),
+        HostRow("host-b", "running", "1.2.3", STARTED, LEASE_B, 9, 2, 0, middlewares=1, address="container"),
         HostRow("host-z", "running", "1.2.3", STARTED, 0, None, 1, 1, servers=1, routers=1),
     )
     assert report.anomalies == ()
@@ -113,10 +114,11 @@ def test_a_healthy_fleet_has_a_row_per_host_and_no_anomalies():
 def test_the_table_pads_columns_and_says_no_anomalies():
     lines = render_text(report_of(fleet())).splitlines()
     assert lines[0].split() == ["HOST", "STATE", "VERSION", "STARTED", "LEASE", "TTL", "LEFT", "CONTAINERS", "ROUTES",
-                                "SERVERS", "ROUTERS"]
-    assert lines[1].split() == ["host-a", "running", "1.2.3", STARTED, f"{LEASE_A:x}", "7s", "1", "1", "1", "1"]
-    assert lines[2].split()[-2:] == ["0", "0"]
-    assert lines[3].split() == ["host-z", "running", "1.2.3", STARTED, "-", "-", "1", "1", "1", "1"]
+                                "SERVERS", "ROUTERS", "ADDRESS"]
+    assert lines[1].split() == ["host-a", "running", "1.2.3", STARTED, f"{LEASE_A:x}", "7s", "1", "1", "1", "1",
+                                "published"]
+    assert lines[2].split()[-3:] == ["0", "0", "container"]
+    assert lines[3].split() == ["host-z", "running", "1.2.3", STARTED, "-", "-", "1", "1", "1", "1", "-"]
     assert lines[-1] == "no anomalies" and len(lines) == 5
     starts = [lines[0].index(column) for column in COLUMNS]
     for line in lines[1:4]:
@@ -246,9 +248,9 @@ def test_json_shape():
     assert set(document) == {"revision", "hosts", "anomalies"} and document["revision"] == 42
     assert document["hosts"][0] == {"host": "host-a", "state": "running", "version": "1.2.3", "started": STARTED,
                                     "lease": LEASE_A, "seconds_left": 7, "containers": 1, "routes": 1, "servers": 1,
-                                    "routers": 1, "middlewares": 0, "services": 1}
+                                    "routers": 1, "middlewares": 0, "services": 1, "address": "published"}
     assert document["hosts"][1]["middlewares"] == 1
-    assert document["hosts"][2]["seconds_left"] is None
+    assert (document["hosts"][2]["seconds_left"], document["hosts"][2]["address"]) == (None, "")
     assert document["anomalies"] == [{"kind": "unleased", "key": f"{EC}/stray",
                                       "detail": "on no lease and no TTL-0 host's key: it never expires"}]
 
