@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import uuid
@@ -255,7 +256,9 @@ def test_a_bad_setting_is_one_line_and_status_2():
         done = run_status(*args)
         assert done.returncode == 2, done.stderr
         assert done.stdout == "" and len(done.stderr.splitlines()) == 1
-        assert done.stderr.startswith("service-registrator status: EC_REGISTRATOR_")
+        # the flag the user typed, then its variable: `--etcd-hosts (EC_REGISTRATOR_ETCD_HOSTS): expected …`
+        assert re.match(rf"service-registrator status: {re.escape(args[0])} \(EC_REGISTRATOR_\w+\): |"
+                        r"service-registrator status: EC_REGISTRATOR_\w+: ", done.stderr), done.stderr
 
 
 def test_etcd_unreachable_is_one_line_and_status_1():
