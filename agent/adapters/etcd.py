@@ -141,13 +141,14 @@ class Etcd:
         return reply
 
     def _post_failing_over(self, path: str, payload: dict[str, Any], **options: Any) -> dict[str, Any]:
-        failure = ""
+        failure, timed_out = "", False
         for _ in self._members.current:
             client = self._client(self.endpoint)
             try:
                 return client.post(client.get_url(path), json=payload, **options)
             except (ConnectionFailedError, ConnectionTimeoutError, InternalServerError) as exc:
                 failure = str(exc.detail_text or exc.__class__.__name__)
+                timed_out = isinstance(exc, ConnectionTimeoutError)
                 log.debug("etcd %s failed on %s: %s", path, self.endpoint, failure)
                 self._next_endpoint()
             except Etcd3Exception as exc:
@@ -155,7 +156,9 @@ class Etcd:
         reason = tls_reason(failure, client_cert=bool(self._tls.cert))
         if reason:
             raise EtcdTlsError(f"TLS to {self.endpoint}: {reason}")
-        raise EtcdUnavailable(f"no etcd endpoint answered ({failure.split(':')[0][:80]})")
+        # a timeout's text begins with the pool ("HTTPConnectionPool(host=…, port=…): Read timed out."): say what it is
+        said = f"timed out after {self._timeout:g} s" if timed_out else failure.split(":")[0][:80]
+        raise EtcdUnavailable(f"no etcd endpoint answered ({said})")
 
     def authenticate(self) -> None:
         """Get a token for the configured user and send it with every request from now on. Requests in
