@@ -106,7 +106,7 @@ class Registry:
     label_indexes: dict[str, str] = field(default_factory=dict)  # P/labels/<label>/I: key -> I
     container_keys: dict[str, list[str]] = field(default_factory=dict)  # keys under P/containers/I/, by I
     container_hosts: dict[str, str] = field(default_factory=dict)  # P/containers/I/host, by I
-    routes: dict[str, KeyValue] = field(default_factory=dict)  # B/<service>/<n>/<container>
+    backends: dict[str, KeyValue] = field(default_factory=dict)  # B/<service>/<n>/<container>
     ports: dict[str, KeyValue] = field(default_factory=dict)  # B/<service>/<n>/port, by group B/<service>/<n>
     traefik: dict[str, KeyValue] = field(default_factory=dict)  # every key under T/
     traefik_keys: dict[str, TraefikKey] = field(default_factory=dict)  # those of a router, service or middleware
@@ -150,7 +150,7 @@ class Registry:
         if leaf == PORT_LEAF:
             self.ports[kv.key.rsplit("/", 1)[0]] = kv
         else:
-            self.routes[kv.key] = kv
+            self.backends[kv.key] = kv
 
     def marker_key(self, segment: str) -> str:
         return segment_marker_key(self.ec_root, segment)

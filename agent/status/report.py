@@ -72,7 +72,7 @@ from agent.status.registry import (
 )
 from agent.status.traefik import traefik_anomalies, traefik_of
 
-COLUMNS = ("HOST", "STATE", "VERSION", "STARTED", "LEASE", "TTL LEFT", "CONTAINERS", "ROUTES", "SERVERS", "ROUTERS",
+COLUMNS = ("HOST", "STATE", "VERSION", "STARTED", "LEASE", "TTL LEFT", "CONTAINERS", "BACKENDS", "SERVERS", "ROUTERS",
            "ADDRESS")
 
 
@@ -85,7 +85,7 @@ class HostRow:
     lease: int  # 0: none
     seconds_left: int | None  # -1: the lease is gone; None: no lease
     containers: int  # entries of P/hosts/H/
-    routes: int  # backends keys B/<service>/<n>/<container> of this host
+    backends: int  # backends keys B/<service>/<n>/<container> of this host (discover's backends, not routes)
     servers: int = 0  # traefik servers T/<proto>/services/<s>/loadbalancer/servers/<id12>/ of this host
     routers: int = 0  # traefik routers T/<proto>/routers/<name>/ with a key on this host's lease
     middlewares: int = 0  # likewise, T/<proto>/middlewares/<name>/
@@ -136,7 +136,7 @@ def host_row(registry: Registry, segment: str, fields: MarkerFields | None,
                    for kind in (ROUTERS, MIDDLEWARES, SERVICES)}
     servers = {(key.proto, key.name, key.server) for key in traefik if key.server is not None}
     return HostRow(name, fields.state, fields.version, fields.started, fields.shown, left, containers,
-                   len(routes_of(registry, fields)), len(servers), definitions[ROUTERS], definitions[MIDDLEWARES],
+                   len(backends_of(registry, fields)), len(servers), definitions[ROUTERS], definitions[MIDDLEWARES],
                    definitions[SERVICES], fields.address)
 
 
@@ -144,10 +144,10 @@ def seconds_left(info: LeaseInfo | None) -> int:
     return info.remaining if info is not None and info.alive else -1
 
 
-def routes_of(registry: Registry, fields: MarkerFields) -> set[str]:
+def backends_of(registry: Registry, fields: MarkerFields) -> set[str]:
     if fields.shown:
-        return {key for key, kv in registry.routes.items() if kv.lease == fields.shown}
-    return {key for key in fields.keys if key in registry.routes}
+        return {key for key, kv in registry.backends.items() if kv.lease == fields.shown}
+    return {key for key in fields.keys if key in registry.backends}
 
 
 def unleased(registry: Registry, fields: Mapping[str, MarkerFields]) -> list[Anomaly]:
@@ -218,7 +218,7 @@ def row_cells(row: HostRow) -> tuple[str, ...]:
     else:
         left = "gone" if row.seconds_left < 0 else f"{row.seconds_left}s"
     return (printable(row.host) or '""', row.state, printable(row.version) or "-", printable(row.started) or "-",
-            f"{row.lease:x}" if row.lease else "-", left, str(row.containers), str(row.routes), str(row.servers),
+            f"{row.lease:x}" if row.lease else "-", left, str(row.containers), str(row.backends), str(row.servers),
             str(row.routers), printable(row.address) or "-")
 
 

@@ -65,7 +65,7 @@ def test_two_hosts_then_planted_anomalies(agents, containers, docker_client, sec
         assert done.returncode == 0, done.stdout + done.stderr
         lines = done.stdout.splitlines()
         assert lines[0].split() == ["HOST", "STATE", "VERSION", "STARTED", "LEASE", "TTL", "LEFT", "CONTAINERS",
-                                    "ROUTES", "SERVERS", "ROUTERS", "ADDRESS"]
+                                    "BACKENDS", "SERVERS", "ROUTERS", "ADDRESS"]
         for line, host in zip(lines[1:3], ("host-a", "host-b"), strict=True):
             cells = line.split()
             marker = markers[host]
@@ -76,7 +76,7 @@ def test_two_hosts_then_planted_anomalies(agents, containers, docker_client, sec
         assert lines[3:] == ["no anomalies"]
 
         document = json.loads(run_status(*flags, "--json", etcd_url=etcd_server.url).stdout)
-        assert [(row["host"], row["state"], row["lease"], row["containers"], row["routes"])
+        assert [(row["host"], row["state"], row["lease"], row["containers"], row["backends"])
                 for row in document["hosts"]] == [(host, "running", markers[host]["lease"], *counts[host])
                                                   for host in ("host-a", "host-b")]
         assert document["anomalies"] == [] and document["revision"] > 0
@@ -139,7 +139,7 @@ def test_a_ttl0_host_is_no_anomaly(agents, containers, docker_client, etcd, etcd
     done = run_status("--etcd-dir", root, "--backends-dir", root + "-b", "--json", etcd_url=etcd_server.url)
     assert done.returncode == 0, done.stdout + done.stderr
     document = json.loads(done.stdout)
-    assert [(row["host"], row["lease"], row["seconds_left"], row["containers"], row["routes"])
+    assert [(row["host"], row["lease"], row["seconds_left"], row["containers"], row["backends"])
             for row in document["hosts"]] == [("zero-host", 0, None, 1, 1)]
     etcd.put(f"{root}/stray", "1")
     done = run_status("--etcd-dir", root, "--backends-dir", root + "-b", "--json", etcd_url=etcd_server.url)

@@ -113,7 +113,7 @@ def test_a_healthy_fleet_has_a_row_per_host_and_no_anomalies():
 
 def test_the_table_pads_columns_and_says_no_anomalies():
     lines = render_text(report_of(fleet())).splitlines()
-    assert lines[0].split() == ["HOST", "STATE", "VERSION", "STARTED", "LEASE", "TTL", "LEFT", "CONTAINERS", "ROUTES",
+    assert lines[0].split() == ["HOST", "STATE", "VERSION", "STARTED", "LEASE", "TTL", "LEFT", "CONTAINERS", "BACKENDS",
                                 "SERVERS", "ROUTERS", "ADDRESS"]
     assert lines[1].split() == ["host-a", "running", "1.2.3", STARTED, f"{LEASE_A:x}", "7s", "1", "1", "1", "1",
                                 "published"]
@@ -247,7 +247,7 @@ def test_json_shape():
     document = json.loads(render_json(report_of(kvs)))
     assert set(document) == {"revision", "hosts", "anomalies"} and document["revision"] == 42
     assert document["hosts"][0] == {"host": "host-a", "state": "running", "version": "1.2.3", "started": STARTED,
-                                    "lease": LEASE_A, "seconds_left": 7, "containers": 1, "routes": 1, "servers": 1,
+                                    "lease": LEASE_A, "seconds_left": 7, "containers": 1, "backends": 1, "servers": 1,
                                     "routers": 1, "middlewares": 0, "services": 1, "address": "published"}
     assert document["hosts"][1]["middlewares"] == 1
     assert (document["hosts"][2]["seconds_left"], document["hosts"][2]["address"]) == (None, "")
@@ -285,7 +285,7 @@ def test_a_marker_naming_another_hosts_lease_is_flagged_and_shown_with_its_own()
     report = report_of(kvs)
     assert kinds(report) == {("marker-lease", f"{EC}/agents/host-c")}
     row = next(row for row in report.hosts if row.host == "host-c")
-    assert (row.lease, row.seconds_left, row.routes) == (LEASE_C, 8, 0)
+    assert (row.lease, row.seconds_left, row.backends) == (LEASE_C, 8, 0)
     assert report.anomalies[0].detail == f"host host-c: its marker names lease {LEASE_A:x} but is on lease {LEASE_C:x}"
 
 
