@@ -165,7 +165,9 @@ class Agent(Arbiter):
     def _claim(self, key: str, host: str) -> HostLease:
         """The stopped or crashed agent's lease when it can be adopted, else a new one (none with TTL 0)."""
         ttl = self.config.ttl
-        keepalive_timeout = max(0.5, min(3.0, ttl / 6))  # well under the keepalive interval TTL/3
+        # under the keepalive interval TTL/3, so that a member that does not answer is left for the next one while
+        # the lease holds; TTL/4 leaves a slow etcd (400 ms round trips at TTL 3: measured) its answer
+        keepalive_timeout = max(0.5, min(3.0, ttl / 4))
         self.lease = HostLease(self._etcd(keepalive_timeout), ttl)
         lease = self.lease
         wait_for("a claim on the host", lambda: lease.claim(key, host))

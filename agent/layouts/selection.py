@@ -21,6 +21,7 @@ HOST_IP = Setting("host_ip", "--host-ip", "EC_REGISTRATOR_HOST_IP", None,
                   "address published in the backends and traefik layouts", optional, ("HOST_IP",))
 
 SETTINGS = (EXPLICIT, ADDRESS, HOST_IP)
+ADDRESS_LAYOUTS = ("backends", "traefik")  # the layouts that publish addresses
 
 
 def selection_of(values: Values) -> Selection:
@@ -30,6 +31,7 @@ def selection_of(values: Values) -> Selection:
 def check_host_ip(values: Values) -> None:
     """The layouts that publish addresses need HOST_IP in either mode: host-network containers are reached there."""
     if not values["host_ip"]:
-        raise ConfigError("EC_REGISTRATOR_HOST_IP: expected the address the backends and traefik layouts publish "
-                          "for ports bound to all interfaces and host-network containers, e.g. 10.0.0.5 "
-                          "(alias HOST_IP)")
+        needing = ",".join(name for name in values["layouts"] if name in ADDRESS_LAYOUTS)
+        raise ConfigError(f"EC_REGISTRATOR_HOST_IP: required by EC_REGISTRATOR_LAYOUTS={needing}: expected the "
+                          "address published for ports bound to all interfaces and for host-network containers, "
+                          "e.g. 10.0.0.5 (alias HOST_IP)")

@@ -55,9 +55,10 @@ def test_build_layouts_in_the_order_configured():
 def test_backends_checks_keep_their_messages():
     with pytest.raises(ConfigError) as error:
         load([], {"EC_REGISTRATOR_LAYOUTS": "backends"})
-    assert str(error.value) == ("EC_REGISTRATOR_HOST_IP: expected the address the backends and traefik layouts "
-                                "publish for ports bound to all interfaces and host-network containers, e.g. "
-                                "10.0.0.5 (alias HOST_IP)")
+    # issue 24: it says which enabled layout requires it
+    assert str(error.value) == ("EC_REGISTRATOR_HOST_IP: required by EC_REGISTRATOR_LAYOUTS=backends: expected the "
+                                "address published for ports bound to all interfaces and for host-network "
+                                "containers, e.g. 10.0.0.5 (alias HOST_IP)")
     for order in ("ec,backends", "backends,ec"):  # the backends root is named whatever the order
         with pytest.raises(ConfigError) as error:
             load([], {**BACKENDS, "EC_REGISTRATOR_LAYOUTS": order, "EC_REGISTRATOR_ETCD_DIR": "b/ec",
