@@ -1,5 +1,8 @@
 """Builds the agent image on a Docker daemon with no registry: a Debian base from debootstrap, imported
-under the tag the Dockerfile names, and the pinned wheels downloaded on the host first.
+under the tag the Dockerfile's build stage names, and the pinned wheels downloaded on the host first. The base
+is kept in build/ (a tar of the debootstrap tree), so a new daemon (each test run has one) imports it again
+instead of running debootstrap; `make clean` removes it. The base is only the build stage's: the image itself
+holds no file of it but those scripts/image-rootfs takes, after the build stage's `apt-get upgrade`.
 
     python -m tests.support.image [DOCKER_HOST]     (make image)
 """
@@ -19,6 +22,8 @@ import docker
 REPO = Path(__file__).resolve().parents[2]
 BASE = "debian:bookworm-slim"
 IMAGE = "service-registrator:latest"
+BASE_TAR = REPO / "build" / "base" / "debian-bookworm-minbase.tar"
+PYTHON_VERSION = "3.11"  # Debian bookworm's, the image's interpreter: the wheels are for it, whatever runs this
 
 
 def debian_mirror() -> str:
@@ -37,16 +42,27 @@ def ensure_base(client: docker.DockerClient) -> None:
         return
     except docker.errors.ImageNotFound:
         pass
+    if not BASE_TAR.exists():
+        make_base_tar()
+    repository, tag = BASE.split(":")
+    with open(BASE_TAR, "rb") as tar:
+        client.api.import_image_from_data(tar, repository=repository, tag=tag)
+
+
+def make_base_tar() -> None:
+    """debootstrap --variant=minbase from the machine's Debian mirror, without the packages it downloaded."""
+    if shutil.which("debootstrap") is None:
+        raise RuntimeError("debootstrap is not installed (Debian package debootstrap); run `make deps`")
+    BASE_TAR.parent.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix="sr-base-"))
     try:
         subprocess.run(["debootstrap", "--variant=minbase", "bookworm", str(work / "root"), debian_mirror()],
                        check=True, stdout=subprocess.DEVNULL)
         for cache in ("var/cache/apt/archives", "var/lib/apt/lists"):  # debootstrap keeps every .deb it used
             subprocess.run(["find", str(work / "root" / cache), "-type", "f", "-delete"], check=True)
-        subprocess.run(["tar", "-C", str(work / "root"), "-cf", str(work / "root.tar"), "."], check=True)
-        repository, tag = BASE.split(":")
-        with open(work / "root.tar", "rb") as tar:
-            client.api.import_image_from_data(tar, repository=repository, tag=tag)
+        partial = BASE_TAR.with_suffix(".partial")
+        subprocess.run(["tar", "-C", str(work / "root"), "-cf", str(partial), "."], check=True)
+        partial.replace(BASE_TAR)
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
@@ -54,7 +70,8 @@ def ensure_base(client: docker.DockerClient) -> None:
 def download_wheels() -> None:
     wheels = REPO / "build" / "wheels"
     wheels.mkdir(parents=True, exist_ok=True)
-    done = subprocess.run([sys.executable, "-m", "pip", "download", "-q", "--only-binary=:all:", "-d", str(wheels),
+    done = subprocess.run([sys.executable, "-m", "pip", "download", "-q", "--only-binary=:all:",
+                           "--python-version", PYTHON_VERSION, "-d", str(wheels),
                            "-r", str(REPO / "requirements.txt")], capture_output=True, text=True)
     if done.returncode:
         raise RuntimeError(f"pip download failed: {done.stderr[-2000:]}")
@@ -67,6 +84,12 @@ def build(client: docker.DockerClient) -> str:
     return IMAGE
 
 
+def size(client: docker.DockerClient, image: str = IMAGE) -> int:
+    """The image's size in bytes, as `docker image inspect` gives it."""
+    return client.api.inspect_image(image)["Size"]
+
+
 if __name__ == "__main__":
     url = sys.argv[1] if len(sys.argv) > 1 else os.environ.get("DOCKER_HOST", "unix:///var/run/docker.sock")
-    print(build(docker.DockerClient(base_url=url, version="auto", timeout=900)))
+    client = docker.DockerClient(base_url=url, version="auto", timeout=900)
+    print(f"{build(client)}: {size(client) / 1e6:.1f} MB")
