@@ -21,7 +21,7 @@ import docker
 
 from tests.conftest import RUN_ID, TEST_LABEL
 from tests.integration.test_security import PASSWORD, enable_auth
-from tests.support.discover import Traffic, ask, replies, run_discover
+from tests.support.discover import DiscoverProcess, Traffic, ask, replies, run_discover
 from tests.support.etcdclient import EtcdClient
 from tests.support.scrape import scrape, status
 from tests.support.servers import free_port, start_etcd
@@ -422,17 +422,29 @@ def test_haproxy_exiting_by_itself_ends_discover_with_status_1(discovers, etcd, 
     assert len(errors) == 1 and "haproxy exited" in errors[0], discover.log()
 
 
+@contextmanager
+def one_route(discovers, etcd: EtcdClient, root: str, name: str) -> Iterator[tuple[DiscoverProcess, int]]:
+    """A discover started with no route, then given one, `name`, over a loopback server answering `name`: the
+    discover and the route's port, once it answers."""
+    discover = discovers.start(root)
+    discover.wait_started()
+    with loopback_server(name) as backend:
+        port = free_port()
+        route(etcd, f"{root}/{name}/1", port, backend)
+        wait_until(lambda: ask(port) == name, what=f"the route {name}, on the first reload")
+        yield discover, port
+
+
+def noisy(discover: DiscoverProcess) -> list[str]:
+    return [line for line in discover.log().splitlines() if " WARNING " in line or " ERROR " in line]
+
+
 def test_reloads_from_no_route_on_and_a_stop_log_no_warning_and_hand_the_listeners_over(discovers, etcd, root):
     """Issue 21: the first reload of a discover started with no route logged haproxy's `Failed to get the sockets
     from the old process!` (an ERROR), every ordinary reload a WARNING per stopping proxy and one for the old
     worker leaving, and a stop an ERROR for the worker it stopped. Now the workers expose their listeners and
     those lines are information."""
-    discover = discovers.start(root)
-    discover.wait_started()
-    with loopback_server("first") as backend:
-        port = free_port()
-        route(etcd, f"{root}/first/1", port, backend)
-        wait_until(lambda: ask(port) == "first", what="the first route, on the first reload")
+    with one_route(discovers, etcd, root, "first") as (discover, port):
         with Traffic(port) as traffic:
             for count in range(discover.reloads() + 1, discover.reloads() + 4):
                 discover.signal(signal.SIGHUP)
@@ -442,24 +454,17 @@ def test_reloads_from_no_route_on_and_a_stop_log_no_warning_and_hand_the_listene
         assert discover.wait_exit() == 0
     logged = discover.log()
     assert "Reloading HAProxy" in logged and "Exiting Master process" in logged
-    noisy = [line for line in logged.splitlines() if " WARNING " in line or " ERROR " in line]
-    assert noisy == []
+    assert noisy(discover) == []
 
 
 def test_ctrl_c_on_a_terminal_stops_discover_and_haproxy_with_no_error_line(discovers, etcd, root):
     """Issue 24: Ctrl-C (SIGINT to the terminal's foreground process group) reached haproxy's workers too, and
     discover logged `ERROR haproxy: Current worker (…) exited with code 130 (Interrupt)`."""
-    discover = discovers.start(root)
-    discover.wait_started()
-    with loopback_server("ctrl-c") as backend:
-        port = free_port()
-        route(etcd, f"{root}/ctrlc/1", port, backend)
-        wait_until(lambda: ask(port) == "ctrl-c", what="the route")
+    with one_route(discovers, etcd, root, "ctrl-c") as (discover, _):
         os.killpg(discover.process.pid, signal.SIGINT)
         assert discover.wait_exit() == 0
     assert not discover.haproxy_pids()
-    noisy = [line for line in discover.log().splitlines() if " WARNING " in line or " ERROR " in line]
-    assert noisy == []
+    assert noisy(discover) == []
 
 
 def test_eight_parallel_clients_across_fifty_reloads_lose_no_connection(discovers, etcd, root):
