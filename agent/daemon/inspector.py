@@ -101,6 +101,7 @@ class Inspector:
         else:
             self._read_one(request)
         if self._recovered:
+            self._recovered = False
             self.submit(Resync(ANSWERS_AGAIN))
 
     def _read_one(self, change: ContainerChanged) -> None:
