@@ -191,12 +191,12 @@ class Agent(Arbiter):
             self._kill_all()
             return self._revoke_unused_lease() if revoke else 0
         self.submit(Shutdown(revoke=revoke))
-        writer.join(timeout=SHUTDOWN_GRACE if self.config.ttl else SHUTDOWN_TIMEOUT)
+        grace = SHUTDOWN_GRACE if self.config.ttl else SHUTDOWN_TIMEOUT
+        writer.join(timeout=grace)
         if writer.ready():
             code = self.writer.exit_code
         else:
-            log.warning("the writer did not finish within %gs; doing what the signal promises through the lease",
-                        SHUTDOWN_GRACE if self.config.ttl else SHUTDOWN_TIMEOUT)
+            log.warning("the writer did not finish within %gs; doing what the signal promises through the lease", grace)
             self._kill("writer")
             code = self._keep_promise(revoke)
         self._kill_all()
