@@ -32,7 +32,7 @@ class ForeignHost:
         return expected_ec(synthetic_inspect(pattern, cid, name, number), root, self.name)
 
     def marker(self, root: str) -> dict[str, str]:
-        state = {"host": self.name, "lease": f"{self.lease:x}", "state": "running", "started": "bench",
+        state = {"host": self.name, "lease": self.lease, "state": "running", "started": "bench",
                  "version": "bench"}
         return {f"{root}/agents/{self.name}": json.dumps(state)}
 

@@ -25,6 +25,7 @@ from agent.adapters.etcd_errors import (
     UNAUTHENTICATED,
     UNAVAILABLE,
     EtcdRequestError,
+    EtcdSlow,
     EtcdTlsError,
     EtcdUnavailable,
     LeaseNotFound,
@@ -35,7 +36,17 @@ from agent.adapters.etcd_errors import (
     request_error,
     tls_reason,
 )
-from agent.adapters.etcd_wire import b64, decode_kv, op_request, prefix_end, range_request, text_of, watch_result
+from agent.adapters.etcd_wire import (
+    b64,
+    decode_kv,
+    key_after,
+    op_request,
+    page_request,
+    prefix_end,
+    range_request,
+    text_of,
+    watch_result,
+)
 from agent.adapters.jsonstream import JsonStream
 from agent.core.kv import KeyValue, LeaseInfo, WatchReply
 from agent.core.plan import MAX_TXN_OPS, Op
@@ -44,6 +55,7 @@ from agent.settings import Connection, Endpoint
 log = logging.getLogger(__name__)
 
 REQUEST_TIMEOUT = 5.0  # seconds one etcd request may take (the watches and the keepalive have their own)
+PAGE_SIZE = 10_000  # keys a page of `pages` asks for: a bounded answer (1-3 MB of JSON), well within the timeout
 MAX_IN_FLIGHT = 16  # requests one client may have in flight at once; each keeps its connection
 WATCH_CONNECT_TIMEOUT = 3.0
 # A member without a leader (in a minority partition) would keep serving a watch that sees no new writes; with
@@ -158,6 +170,8 @@ class Etcd:
             raise EtcdTlsError(f"TLS to {self.endpoint}: {reason}")
         # a timeout's text begins with the pool ("HTTPConnectionPool(host=…, port=…): Read timed out."): say what it is
         said = f"timed out after {self._timeout:g} s" if timed_out else failure.split(":")[0][:80]
+        if timed_out:
+            raise EtcdSlow(f"no etcd endpoint answered ({said})", path, self._timeout)
         raise EtcdUnavailable(f"no etcd endpoint answered ({said})")
 
     def authenticate(self) -> None:
@@ -203,6 +217,29 @@ class Etcd:
         metrics.KEYS_READ.inc(len(found))
         return found, revision
 
+    def pages(self, prefix: str, revision: int = 0, keys_only: bool = False,
+              limit: int = PAGE_SIZE) -> Iterator[tuple[list[KeyValue], int]]:
+        """Every key under `prefix`, a page of up to `limit` at a time, each page a range request continuing after
+        the last key of the one before, all at one revision: `revision`, or (0) the one the first page was read
+        at. Yields each page (empty only when nothing is there) with that revision. `keys_only`: values are ""
+        (the lease comes with each key anyway). A revision compacted meanwhile ends it with etcd's error.
+
+        The next page is asked for before this one is decoded and used: etcd makes it meanwhile."""
+        reply = self._post("kv/range", page_request(b64(prefix), prefix, revision, limit, keys_only))
+        while True:
+            revision = revision or int(reply["header"]["revision"])
+            kvs = reply.get("kvs") or []
+            following = None
+            if reply.get("more") and kvs:
+                request = page_request(key_after(kvs[-1]["key"]), prefix, revision, limit, keys_only)
+                following = gevent.spawn(self._post, "kv/range", request)
+                gevent.sleep(0)  # it sends its request now, then waits for the answer while this page is used
+            metrics.KEYS_READ.inc(len(kvs))
+            yield [decode_kv(kv) for kv in kvs], revision
+            if following is None:
+                return
+            reply = following.get()
+
     def _read_batch(self, batch: list[tuple[str, bool]], revision: int) -> tuple[list[KeyValue], int]:
         """One transaction of range requests at `revision` (0: the current one, which the reply tells). The
         first batch of a read fixes the revision; the others then run side by side, MAX_IN_FLIGHT at once."""
@@ -234,6 +271,16 @@ class Etcd:
         names = tuple(text_of(key) for key in reply.get("keys") or [])
         metrics.KEYS_READ.inc(len(names))
         return LeaseInfo(int(reply.get("grantedTTL") or 0), int(reply.get("TTL") or -1), names)
+
+    def lease_infos(self, leases: Iterable[int]) -> dict[int, LeaseInfo]:
+        """Each lease's TTLs (a gone one: remaining -1), MAX_IN_FLIGHT asked at once: `status` asks one per host."""
+        def one(lease: int) -> tuple[int, LeaseInfo]:
+            try:
+                return lease, self.lease_info(lease)
+            except LeaseNotFound:
+                return lease, LeaseInfo(0, -1)
+
+        return dict(gevent.pool.Pool(MAX_IN_FLIGHT).imap_unordered(one, leases))
 
     def lease_revoke(self, lease: int) -> None:
         try:

@@ -19,6 +19,16 @@ class EtcdTlsError(EtcdUnavailable):
     """The TLS handshake failed: a setting to fix, not an outage to wait out (at start-up)."""
 
 
+class EtcdSlow(EtcdUnavailable):
+    """etcd took the connection but did not answer `request` within `seconds`: slow (overloaded, a big answer), not
+    down. `request` says which (the adapter: the path; a reader of pages may say which page)."""
+
+    def __init__(self, message: str, request: str, seconds: float) -> None:
+        super().__init__(message)
+        self.request = request
+        self.seconds = seconds
+
+
 class WatchSilent(EtcdUnavailable):
     """A watch that etcd had answered said nothing for the idle timeout: nothing changed, and etcd's progress
     notifications (every 10 minutes by default) are rarer than that. Opened again at once; no interruption."""

@@ -31,6 +31,18 @@ def range_request(key: str, prefix: bool, revision: int) -> dict[str, Any]:
     return {"request_range": {**request, "range_end": prefix_end(key)} if prefix else request}
 
 
+def page_request(start: str, prefix: str, revision: int, limit: int, keys_only: bool) -> dict[str, Any]:
+    """A range request for up to `limit` keys from `start` (base64) to the end of `prefix`, at `revision`."""
+    return {"key": start, "range_end": prefix_end(prefix), "revision": str(revision), "limit": str(limit),
+            "keys_only": keys_only}
+
+
+def key_after(encoded: str) -> str:
+    """The first key after the (base64) key `encoded`: where the next page starts (its raw bytes, so a key that
+    is not UTF-8 is continued after exactly)."""
+    return b64(base64.b64decode(encoded) + b"\0")
+
+
 def op_request(op: Op, lease: int) -> dict[str, Any]:
     if isinstance(op, Put):
         return {"request_put": {"key": b64(op.key), "value": b64(op.value), "lease": str(lease)}}

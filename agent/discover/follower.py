@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 
-from agent.adapters.etcd import Etcd
+from agent.adapters.etcd import PAGE_SIZE, Etcd
 from agent.adapters.etcd_errors import EtcdError
 from agent.core.kv import KeyValue, WatchEvent
 from agent.core.messages import KeysChanged, Message
@@ -20,8 +20,9 @@ log = logging.getLogger(__name__)
 
 
 class BackendsFollower:
-    def __init__(self, etcd: Etcd, root: str, changed: Callable[[], None]) -> None:
+    def __init__(self, etcd: Etcd, root: str, changed: Callable[[], None], page_size: int = PAGE_SIZE) -> None:
         self._etcd = etcd
+        self._page_size = page_size
         self._prefix = root + "/"
         self._changed = changed
         self.keys: dict[str, KeyValue] = {}
@@ -35,11 +36,15 @@ class BackendsFollower:
         return self._watcher is not None and not self._watcher.interrupted
 
     def load(self) -> int:
-        """Read the root whole; the revision it was read at."""
-        found, revision = self._etcd.read(prefixes=[self._prefix])
-        self.keys = {kv.key: kv for kv in found}
+        """Read the root whole, in pages at one revision (one answer for a whole root of a big fleet would be
+        too big to wait for, issue 25); the revision it was read at. The copy changes only once it is read."""
+        keys: dict[str, KeyValue] = {}
+        revision = 0
+        for page, revision in self._etcd.pages(self._prefix, limit=self._page_size):  # noqa: B007 - the revision of the last page
+            keys.update((kv.key, kv) for kv in page)
+        self.keys = keys
         self.read_at = self.revision = revision
-        log.info("read %d keys under %s at revision %d", len(found), self._prefix, revision)
+        log.info("read %d keys under %s at revision %d", len(keys), self._prefix, revision)
         return revision
 
     def run(self) -> None:

@@ -1,6 +1,7 @@
-"""`service-registrator status`: read the whole registry once, print the hosts and the anomalies; exit 0 when
-there are none, 1 when there are (or etcd cannot be read), 2 on a bad setting. agent/cli.py calls `load`, then
-`run`."""
+"""`service-registrator status`: read the registry (in pages at one revision: agent/status/read.py), print the
+hosts and the anomalies; exit 0 when there are none, 1 when there are (or etcd cannot be read), 2 on a bad
+setting. `--summary`, `--host` and `--service` read less (agent/status/read.py, agent/status/scoped.py).
+agent/cli.py calls `load`, then `run`."""
 
 from __future__ import annotations
 
@@ -10,18 +11,13 @@ import sys
 import requests
 
 from agent.adapters.etcd import Etcd
-from agent.adapters.etcd_errors import EtcdError, LeaseNotFound
-from agent.core.kv import LeaseInfo
-from agent.status.registry import slash_root
-from agent.status.report import (
-    Report,
-    build_report,
-    leases_to_ask,
-    printable,
-    render_json,
-    render_text,
-)
-from agent.status.settings import StatusConfig, load
+from agent.adapters.etcd_errors import EtcdError, EtcdSlow
+from agent.core.escape import escape_segment
+from agent.status.read import Progress, read_registry
+from agent.status.report import Report, printable, render_json, render_text, report_of
+from agent.status.scoped import read_host_report, read_service_report
+from agent.status.settings import FULL, HOST, SERVICE, SUMMARY, StatusConfig, load
+from agent.status.views import ServiceReport, render_service
 
 log = logging.getLogger(__name__)
 __all__ = ["load", "run"]
@@ -36,28 +32,57 @@ def run(config: StatusConfig) -> int:
         report = read_report(config)
     except UNREADABLE as exc:
         log.debug("reading etcd failed", exc_info=True)
-        endpoints = ",".join(str(endpoint) for endpoint in config.etcd_endpoints)
-        print(f"{PROG}: cannot read etcd at {endpoints}: {printable(str(exc) or exc.__class__.__name__)}",
-              file=sys.stderr)
+        print(f"{PROG}: {unreadable(config, exc)}", file=sys.stderr)
         return 1
-    print(render_json(report) if config.json else render_text(report), flush=True)
-    return 1 if report.anomalies else 0
+    if isinstance(report, Report) and config.view == HOST and not report.hosts:
+        print(f"{PROG}: no host {printable(config.name)} in {printable(config.etcd_dir)}: no marker "
+              f"{config.etcd_dir}/agents/{printable(escape_segment(config.name))} and no host index", file=sys.stderr)
+        return 1
+    if config.json:
+        print(render_json(report), flush=True)
+    else:
+        print(render_service(report) if isinstance(report, ServiceReport) else render_text(report), flush=True)
+    return 1 if isinstance(report, Report) and report.anomalies else 0
 
 
-def read_report(config: StatusConfig) -> Report:
-    """Every key under the roots at one revision (`/T`, a leading-slash mistake, too: same transaction), then the
-    lease of every marker."""
+def unreadable(config: StatusConfig, exc: Exception) -> str:
+    """The one line of an etcd that could not be read: a slow one says which request, after how long."""
+    endpoints = ",".join(str(endpoint) for endpoint in config.etcd_endpoints)
+    if isinstance(exc, EtcdSlow):
+        return (f"etcd at {endpoints} is slow, not down: {printable(exc.request)} got no answer within "
+                f"{exc.seconds:g} s")
+    return f"cannot read etcd at {endpoints}: {printable(str(exc) or exc.__class__.__name__)}"
+
+
+def read_report(config: StatusConfig) -> Report | ServiceReport:
     etcd = Etcd.from_config(config)
-    roots = [config.etcd_dir, config.backends_dir, config.traefik_root]
-    wrong = slash_root(config.etcd_dir, config.backends_dir, config.traefik_root)
-    kvs, revision = etcd.read(prefixes=[root + "/" for root in (*roots, *([wrong] if wrong else []))])
-    leases = {lease: lease_info(etcd, lease) for lease in sorted(leases_to_ask(config.etcd_dir, kvs))}
-    log.debug("read %d keys at revision %d and %d leases", len(kvs), revision, len(leases))
-    return build_report(config.etcd_dir, config.backends_dir, config.traefik_root, kvs, leases, revision)
+    if config.view == HOST:
+        return read_host_report(etcd, config)
+    if config.view == SERVICE:
+        return read_service_report(etcd, config)
+    with progress_line(config) as progress:
+        registry, revision, leases = read_registry(etcd, config, progress)
+    log.debug("read %d keys at revision %d and %d leases", registry.read, revision, len(leases))
+    return report_of(registry, leases, revision, scan=config.view == FULL)
 
 
-def lease_info(etcd: Etcd, lease: int) -> LeaseInfo:
-    try:
-        return etcd.lease_info(lease)
-    except LeaseNotFound:
-        return LeaseInfo(0, -1)
+class progress_line:  # noqa: N801 - a context manager used as a function
+    """On a terminal (and not with --json): "read N keys" on stderr after each page, rewritten in place and wiped
+    at the end; nothing otherwise."""
+
+    def __init__(self, config: StatusConfig) -> None:
+        self.shown = sys.stderr.isatty() and not config.json and config.view in (FULL, SUMMARY)
+        self.written = False
+
+    def __enter__(self) -> Progress | None:
+        return self.tell if self.shown else None
+
+    def tell(self, keys: int) -> None:
+        sys.stderr.write(f"\r{PROG}: read {keys:,} keys")
+        sys.stderr.flush()
+        self.written = True
+
+    def __exit__(self, *_: object) -> None:
+        if self.written:
+            sys.stderr.write("\r\x1b[K")
+            sys.stderr.flush()

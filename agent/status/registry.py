@@ -3,7 +3,7 @@ report (agent/status/report.py) and its traefik checks (agent/status/traefik.py)
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 from agent.core.escape import unescape_segment
@@ -18,6 +18,7 @@ NO_MARKER, UNREADABLE = "no marker", "unreadable"
 UNLEASED, DANGLING, LEASE_GONE, MISSING_MARKER, BAD_MARKER, MARKER_LEASE, SHARED_LEASE = (
     "unleased", "dangling-index", "lease-gone", "no-marker", "bad-marker", "marker-lease", "shared-lease")
 ORPHAN_LEASE, FOREIGN_SERVER, NO_SERVER, SLASH_ROOT = "orphan-lease", "foreign-server", "no-server", "slash-root"
+BACKEND = "backend"  # where an unleased backends key is (Registry.unleased)
 PROTOCOLS, ROUTERS, SERVICES, MIDDLEWARES = ("http", "tcp", "udp"), "routers", "services", "middlewares"
 
 
@@ -93,64 +94,92 @@ def slash_root(ec_root: str, backends_root: str, traefik_root: str) -> str | Non
 
 @dataclass
 class Registry:
-    """The keys read, sorted by what they are."""
+    """The keys read, sorted by what they are, as they come (`add`, page by page): what the report needs of each,
+    not the keys themselves, so its size follows the hosts and the anomalies, not the registry (of the keys under
+    `P/containers/I/`, the bulk, it keeps the ids, and the keys only of those on no lease)."""
 
     ec_root: str
     backends_root: str
     traefik_root: str
-    kvs: Sequence[KeyValue]
     markers: dict[str, KeyValue] = field(default_factory=dict)  # by host segment
-    host_keys: dict[str, list[KeyValue]] = field(default_factory=dict)  # under P/hosts/H/ and P/H/, by segment
+    host_keys: dict[str, int] = field(default_factory=dict)  # how many under P/hosts/H/ and P/H/, by segment
     indexes: dict[str, dict[str, str]] = field(default_factory=dict)  # P/hosts/H/<name>, P/H/<name>: key -> I
     listed: dict[str, int] = field(default_factory=dict)  # P/hosts/H/<name> entries by segment
     label_indexes: dict[str, str] = field(default_factory=dict)  # P/labels/<label>/I: key -> I
-    container_keys: dict[str, list[str]] = field(default_factory=dict)  # keys under P/containers/I/, by I
-    container_hosts: dict[str, str] = field(default_factory=dict)  # P/containers/I/host, by I
-    backends: dict[str, KeyValue] = field(default_factory=dict)  # B/<service>/<n>/<container>
-    ports: dict[str, KeyValue] = field(default_factory=dict)  # B/<service>/<n>/port, by group B/<service>/<n>
+    containers: set[str] = field(default_factory=set)  # every I with a key under P/containers/I/
+    hosted: dict[str, set[str]] = field(default_factory=dict)  # the I whose P/containers/I/host names it, by host
+    backends: dict[int, int] = field(default_factory=dict)  # B/<service>/<n>/<container> keys, by lease
+    ports: dict[str, str] = field(default_factory=dict)  # B/<service>/<n>/port, by group B/<service>/<n>
     traefik: dict[str, KeyValue] = field(default_factory=dict)  # every key under T/
     traefik_keys: dict[str, TraefikKey] = field(default_factory=dict)  # those of a router, service or middleware
+    traefik_leases: dict[int, list[TraefikKey]] = field(default_factory=dict)  # those, by the lease they are on
+    unleased: dict[str, str] = field(default_factory=dict)  # every key on no lease: key -> where (_where)
     slash_root: str | None = None  # /T, when it is apart from the other roots
     misrooted: list[str] = field(default_factory=list)  # keys under /T/
+    read: int = 0  # keys added
 
     @classmethod
-    def of(cls, ec_root: str, backends_root: str, traefik_root: str, kvs: Sequence[KeyValue]) -> Registry:
-        wrong = slash_root(ec_root, backends_root, traefik_root)
-        registry = cls(ec_root, backends_root, traefik_root, kvs, slash_root=wrong)
-        for kv in kvs:
-            ec_key = parse_key(ec_root, kv.key)
-            if ec_key is not None:
-                registry._add_ec(kv, ec_key)
-            elif (parts := split_key(backends_root, kv.key)) is not None:
-                registry._add_backends(kv, parts[2])
-            elif kv.key.startswith(traefik_root + "/"):
-                registry.traefik[kv.key] = kv
-                if (parsed := parse_traefik_key(traefik_root, kv.key)) is not None:
-                    registry.traefik_keys[kv.key] = parsed
-            elif wrong is not None and kv.key.startswith(wrong + "/"):
-                registry.misrooted.append(kv.key)
+    def empty(cls, ec_root: str, backends_root: str, traefik_root: str) -> Registry:
+        return cls(ec_root, backends_root, traefik_root, slash_root=slash_root(ec_root, backends_root, traefik_root))
+
+    @classmethod
+    def of(cls, ec_root: str, backends_root: str, traefik_root: str, kvs: Iterable[KeyValue]) -> Registry:
+        registry = cls.empty(ec_root, backends_root, traefik_root)
+        registry.add_all(kvs)
         return registry
+
+    def add_all(self, kvs: Iterable[KeyValue]) -> None:
+        for kv in kvs:
+            self.add(kv)
+
+    def add(self, kv: KeyValue) -> None:
+        """One key read (with its value where the report needs it: markers, host index entries,
+        `P/containers/I/host`, traefik routers' `service`)."""
+        self.read += 1
+        if kv.lease == 0:
+            self.unleased[kv.key] = ""
+        ec_key = parse_key(self.ec_root, kv.key)
+        if ec_key is not None:
+            self._add_ec(kv, ec_key)
+        elif (parts := split_key(self.backends_root, kv.key)) is not None:
+            self._add_backends(kv, parts[2])
+        elif kv.key.startswith(self.traefik_root + "/"):
+            self.traefik[kv.key] = kv
+            if (parsed := parse_traefik_key(self.traefik_root, kv.key)) is not None:
+                self.traefik_keys[kv.key] = parsed
+                self.traefik_leases.setdefault(kv.lease, []).append(parsed)
+        elif self.slash_root is not None and kv.key.startswith(self.slash_root + "/"):
+            self.misrooted.append(kv.key)
 
     def _add_ec(self, kv: KeyValue, ec_key: EcKey) -> None:
         if ec_key.folder == AGENTS:
             self.markers[ec_key.segment] = kv
         elif ec_key.folder in (HOSTS, ""):
-            self.host_keys.setdefault(ec_key.segment, []).append(kv)
+            self.host_keys[ec_key.segment] = self.host_keys.get(ec_key.segment, 0) + 1
+            self._mark(kv, ec_key.segment)
             if ec_key.index_entry:
                 self.indexes.setdefault(ec_key.segment, {})[kv.key] = kv.value
                 self.listed[ec_key.segment] = self.listed.get(ec_key.segment, 0) + (ec_key.folder == HOSTS)
         elif ec_key.folder == CONTAINERS:
-            self.container_keys.setdefault(ec_key.container, []).append(kv.key)
+            self.containers.add(ec_key.container)
+            self._mark(kv, CONTAINERS + "/" + ec_key.container)
             if ec_key.rest == ("host",):
-                self.container_hosts[ec_key.container] = kv.value
+                self.hosted.setdefault(kv.value, set()).add(ec_key.container)
         elif ec_key.folder == LABELS:
             self.label_indexes[kv.key] = ec_key.container
 
+    def _mark(self, kv: KeyValue, where: str) -> None:
+        """Note whose key an unleased key is (a host's segment, or containers/I): what `ttl0_keys` looks up."""
+        if kv.key in self.unleased:
+            self.unleased[kv.key] = where
+
     def _add_backends(self, kv: KeyValue, leaf: str) -> None:
         if leaf == PORT_LEAF:
-            self.ports[kv.key.rsplit("/", 1)[0]] = kv
+            self.ports[kv.key.rsplit("/", 1)[0]] = kv.key
         else:
-            self.backends[kv.key] = kv
+            self.backends[kv.lease] = self.backends.get(kv.lease, 0) + 1
+            if kv.lease == 0:
+                self.unleased[kv.key] = BACKEND
 
     def marker_key(self, segment: str) -> str:
         return segment_marker_key(self.ec_root, segment)
@@ -160,20 +189,25 @@ class Registry:
 
     def host_containers(self, segment: str) -> set[str]:
         """The containers a host's index names, and those whose `P/containers/I/host` names the host."""
-        name = unescape_segment(segment)
         named = set((self.indexes.get(segment) or {}).values())
-        return named | {cid for cid, host in self.container_hosts.items() if host == name}
+        return named | self.hosted.get(unescape_segment(segment), set())
 
-    def ttl0_keys(self, segment: str, fields: MarkerFields) -> set[str]:
-        """Every key of a TTL-0 host (see the module docstring)."""
-        keys = {self.marker_key(segment)} | {kv.key for kv in self.host_keys.get(segment, [])}
+    def unleased_by_owner(self) -> dict[str, list[str]]:
+        """The unleased keys by whose they are (`_mark`): a host's segment, `containers/I`, or "" (no one's)."""
+        found: dict[str, list[str]] = {}
+        for key, where in self.unleased.items():
+            found.setdefault(where, []).append(key)
+        return found
+
+    def ttl0_keys(self, segment: str, fields: MarkerFields, by_owner: Mapping[str, list[str]]) -> set[str]:
+        """Every key of a TTL-0 host that is on no lease (see agent/status/report.py); `by_owner` is
+        `unleased_by_owner()`."""
         ids = self.host_containers(segment)
+        keys = {self.marker_key(segment), *by_owner.get(segment, ())}
         for cid in ids:
-            keys.update(self.container_keys.get(cid, []))
+            keys.update(by_owner.get(CONTAINERS + "/" + cid, ()))
         keys.update(key for key, cid in self.label_indexes.items() if cid in ids)
         recorded = {key for key in fields.keys if key.startswith(self.backends_root + "/")}
         groups = {key.rsplit("/", 1)[0] for key in recorded}
         traefik = {key for key in fields.keys if key.startswith(self.traefik_root + "/")}
-        return keys | recorded | traefik | {self.ports[group].key for group in groups if group in self.ports}
-
-
+        return keys | recorded | traefik | {self.ports[group] for group in groups if group in self.ports}

@@ -54,6 +54,7 @@ from agent.core.escape import unescape_segment
 from agent.core.kv import KeyValue, LeaseInfo
 from agent.layouts.ec import AGENTS, CONTAINERS, parse_key
 from agent.status.registry import (
+    BACKEND,
     BAD_MARKER,
     DANGLING,
     LEASE_GONE,
@@ -72,6 +73,7 @@ from agent.status.registry import (
 )
 from agent.status.traefik import traefik_anomalies, traefik_of
 
+UNCOUNTED = ("backends", "servers", "routers", "middlewares", "services")  # what `--summary` does not read
 COLUMNS = ("HOST", "STATE", "VERSION", "STARTED", "LEASE", "TTL LEFT", "CONTAINERS", "BACKENDS", "SERVERS", "ROUTERS",
            "ADDRESS")
 
@@ -98,28 +100,46 @@ class Report:
     revision: int
     hosts: tuple[HostRow, ...]
     anomalies: tuple[Anomaly, ...]
+    scanned: bool = True  # False: `--summary`, no anomaly scan (and no backends, servers, routers counted)
+    containers: tuple[Any, ...] | None = None  # `--host`: its containers (agent/status/views.py ContainerRow)
 
     def to_json(self) -> dict[str, Any]:
-        return {"revision": self.revision, "hosts": [asdict(row) for row in self.hosts],
-                "anomalies": [asdict(anomaly) for anomaly in self.anomalies]}
+        hosts = [asdict(row) for row in self.hosts]
+        if not self.scanned:
+            hosts = [{name: value for name, value in row.items() if name not in UNCOUNTED} for row in hosts]
+        document = {"revision": self.revision, "hosts": hosts, "anomalies": [asdict(item) for item in self.anomalies]}
+        if self.containers is not None:
+            document["containers"] = [asdict(item) for item in self.containers]
+        return document if self.scanned else {**document, "scanned": False}
 
 
 def leases_to_ask(ec_root: str, kvs: Iterable[KeyValue]) -> set[int]:
-    """The leases of every marker, the one it is on and the one it names (what `build_report` needs to know
-    about): ask etcd for each. A marker naming no lease id etcd can have is a bad marker, and names none."""
+    """The leases of every marker among `kvs` (see `marker_leases`)."""
     markers = [kv for kv in kvs if (parsed := parse_key(ec_root, kv.key)) is not None and parsed.folder == AGENTS]
+    return marker_leases(markers)
+
+
+def marker_leases(markers: Iterable[KeyValue]) -> set[int]:
+    """The leases of every marker, the one it is on and the one it names (what the report needs to know
+    about): ask etcd for each. A marker naming no lease id etcd can have is a bad marker, and names none."""
     return {lease for kv in markers for lease in (kv.lease, marker_fields(kv).lease)} - {0}
 
 
-def build_report(ec_root: str, backends_root: str, traefik_root: str, kvs: Sequence[KeyValue],
+def build_report(ec_root: str, backends_root: str, traefik_root: str, kvs: Iterable[KeyValue],
                  leases: Mapping[int, LeaseInfo], revision: int) -> Report:
     """The report of the keys `kvs` read under the roots (the ec, backends and traefik roots, and `/T`: see
     `slash_root`) at `revision`; `leases` holds what etcd said of each marker's lease (a lease missing from it
     counts as gone)."""
-    registry = Registry.of(ec_root, backends_root, traefik_root, kvs)
+    return report_of(Registry.of(ec_root, backends_root, traefik_root, kvs), leases, revision)
+
+
+def report_of(registry: Registry, leases: Mapping[int, LeaseInfo], revision: int, scan: bool = True) -> Report:
+    """The report of a registry read at `revision`; without `scan` (`status --summary`) the rows alone."""
     fields = {segment: marker_fields(kv) for segment, kv in registry.markers.items()}
     rows = tuple(sorted((host_row(registry, segment, fields.get(segment), leases) for segment in registry.segments()),
                         key=lambda row: row.host))
+    if not scan:
+        return Report(revision, rows, (), scanned=False)
     anomalies = [*unleased(registry, fields), *dangling(registry), *marker_anomalies(registry, fields, leases),
                  *traefik_anomalies(registry, fields)]
     return Report(revision, rows, tuple(sorted(set(anomalies), key=lambda item: (item.kind, item.key, item.detail))))
@@ -136,7 +156,7 @@ def host_row(registry: Registry, segment: str, fields: MarkerFields | None,
                    for kind in (ROUTERS, MIDDLEWARES, SERVICES)}
     servers = {(key.proto, key.name, key.server) for key in traefik if key.server is not None}
     return HostRow(name, fields.state, fields.version, fields.started, fields.shown, left, containers,
-                   len(backends_of(registry, fields)), len(servers), definitions[ROUTERS], definitions[MIDDLEWARES],
+                   backends_of(registry, fields), len(servers), definitions[ROUTERS], definitions[MIDDLEWARES],
                    definitions[SERVICES], fields.address)
 
 
@@ -144,19 +164,20 @@ def seconds_left(info: LeaseInfo | None) -> int:
     return info.remaining if info is not None and info.alive else -1
 
 
-def backends_of(registry: Registry, fields: MarkerFields) -> set[str]:
+def backends_of(registry: Registry, fields: MarkerFields) -> int:
     if fields.shown:
-        return {key for key, kv in registry.backends.items() if kv.lease == fields.shown}
-    return {key for key in fields.keys if key in registry.backends}
+        return registry.backends.get(fields.shown, 0)
+    return sum(registry.unleased.get(key) == BACKEND for key in set(fields.keys))
 
 
 def unleased(registry: Registry, fields: Mapping[str, MarkerFields]) -> list[Anomaly]:
     owned = set(registry.misrooted)  # a slash-root anomaly of their own
+    by_owner = registry.unleased_by_owner()
     for segment, declared in fields.items():
         if declared.readable and declared.lease == declared.on == 0:
-            owned |= registry.ttl0_keys(segment, declared)
-    return [Anomaly(UNLEASED, kv.key, "on no lease and no TTL-0 host's key: it never expires")
-            for kv in registry.kvs if kv.lease == 0 and kv.key not in owned]
+            owned |= registry.ttl0_keys(segment, declared, by_owner)
+    return [Anomaly(UNLEASED, key, "on no lease and no TTL-0 host's key: it never expires")
+            for key in registry.unleased if key not in owned]
 
 
 def dangling(registry: Registry) -> list[Anomaly]:
@@ -164,7 +185,7 @@ def dangling(registry: Registry) -> list[Anomaly]:
     found = []
     named = [*registry.label_indexes.items(), *(item for keys in registry.indexes.values() for item in keys.items())]
     for key, cid in named:
-        if cid not in registry.container_keys:
+        if cid not in registry.containers:
             found.append(Anomaly(DANGLING, key, f"names container {cid}, but {containers}{cid}/ holds no key"))
     return found
 
@@ -184,7 +205,7 @@ def marker_anomalies(registry: Registry, fields: Mapping[str, MarkerFields],
                                                     f"on {f'lease {declared.on:x}' if declared.on else 'no lease'}"))
     found.extend(shared_leases(registry, fields))
     for segment in set(registry.host_keys) - set(fields):
-        count = len(registry.host_keys[segment])
+        count = registry.host_keys[segment]
         found.append(Anomaly(MISSING_MARKER, registry.marker_key(segment),
                              f"host {unescape_segment(segment)} has {count} index key{'s' * (count != 1)} "
                              "but no marker"))
@@ -223,18 +244,29 @@ def row_cells(row: HostRow) -> tuple[str, ...]:
 
 
 def render_text(report: Report) -> str:
-    """The table of hosts, then "no anomalies" or one line per anomaly."""
-    table = [COLUMNS, *(row_cells(row) for row in report.hosts)]
-    widths = [max(len(line[column]) for line in table) for column in range(len(COLUMNS))]
-    lines = ["  ".join(cell.ljust(width) for cell, width in zip(line, widths, strict=True)).rstrip()
-             for line in table]
+    """The table of hosts, then "no anomalies" or one line per anomaly (`--summary`: neither, and no counts of
+    what it did not read)."""
+    shown = [index for index, name in enumerate(COLUMNS) if report.scanned or name.lower() not in UNCOUNTED]
+    cells = (COLUMNS, *(row_cells(row) for row in report.hosts))
+    lines = table_lines([[line[index] for index in shown] for line in cells])
+    if report.containers is not None:
+        lines += ["", *table_lines([("CONTAINER", "ID"), *((printable(item.name) or '""', printable(item.id))
+                                                           for item in report.containers)])]
+    if not report.scanned:
+        return "\n".join([*lines, "anomalies not looked for (--summary)"])
     count = len(report.anomalies)
     lines.append(f"{count} anomal{'ies' if count != 1 else 'y'}:" if count else "no anomalies")
     lines.extend(f"  {item.kind}  {printable(item.key)}  {printable(item.detail)}" for item in report.anomalies)
     return "\n".join(lines)
 
 
-def render_json(report: Report) -> str:
+def table_lines(table: Sequence[Sequence[str]]) -> list[str]:
+    """Rows of cells, each column padded to its widest cell."""
+    widths = [max(len(line[column]) for line in table) for column in range(len(table[0]))]
+    return ["  ".join(cell.ljust(width) for cell, width in zip(line, widths, strict=True)).rstrip() for line in table]
+
+
+def render_json(report: Report | Any) -> str:
     """The report as JSON, with every character that is not printable escaped as `\\uXXXX` (C1 controls, DEL,
     bidi overrides, line separators), as the text table escapes them: JSON leaves all but C0 controls raw."""
     text = json.dumps(report.to_json(), ensure_ascii=False, indent=1)

@@ -7,6 +7,7 @@ import argparse
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
+from agent.adapters.etcd import PAGE_SIZE
 from agent.layouts.backends import BACKENDS_DIR
 from agent.layouts.traefik import TRAEFIK_ROOT
 from agent.settings import (
@@ -21,6 +22,8 @@ from agent.settings import (
     nested,
 )
 
+FULL, SUMMARY, HOST, SERVICE = "full", "summary", "host", "service"
+
 
 @dataclass(frozen=True)
 class StatusConfig(Connection):
@@ -28,6 +31,9 @@ class StatusConfig(Connection):
     backends_dir: str
     traefik_root: str
     json: bool = False
+    view: str = FULL  # FULL, SUMMARY, HOST or SERVICE
+    name: str = ""  # the host of --host, the service of --service
+    page_size: int = PAGE_SIZE  # keys a range request asks for (--page-size, hidden: the tests' small pages)
 
 
 def settings() -> tuple[Setting, ...]:
@@ -48,6 +54,15 @@ def build_parser() -> argparse.ArgumentParser:
         "Exit status: 0 no anomalies, 1 anomalies found or etcd unreadable, 2 a bad setting.")
     parser.add_argument("--json", action="store_true",
                         help='print one JSON document {"revision", "hosts", "anomalies"} instead of the table')
+    views = parser.add_mutually_exclusive_group()
+    views.add_argument("--summary", action="store_true",
+                       help="the hosts' rows alone (markers, host indexes, leases): no anomaly scan, no counts of "
+                            "backends, servers or routers; a second at 1,000 hosts")
+    views.add_argument("--host", metavar="HOST", help="one host: its row, its containers and the anomalies of its "
+                       "keys, read as its agent reads them (bounded by the host, whatever the fleet)")
+    views.add_argument("--service", metavar="SERVICE", help="one service: its backends keys B/<SERVICE>/... and its "
+                       "traefik servers and routers, across hosts")
+    parser.add_argument("--page-size", type=page_size, default=PAGE_SIZE, help=argparse.SUPPRESS)
     add_flags(parser, settings())
     return parser
 
@@ -55,7 +70,18 @@ def build_parser() -> argparse.ArgumentParser:
 def load(argv: Sequence[str], environ: Mapping[str, str]) -> StatusConfig:
     flags, values = load_command(build_parser(), settings(), argv, environ)
     _check_apart(values["etcd_dir"], values["backends_dir"])
-    return StatusConfig(**values, json=bool(flags["json"]))
+    view = next((view for view in (SUMMARY, HOST, SERVICE) if flags[view] not in (None, False)), FULL)
+    name = flags[view] if view in (HOST, SERVICE) else ""
+    if view in (HOST, SERVICE) and (not name or (view == SERVICE and "/" in name)):
+        raise ConfigError(f"--{view}: expected a {view} name, got {name!r}")
+    return StatusConfig(**values, json=bool(flags["json"]), view=view, name=name, page_size=flags["page_size"])
+
+
+def page_size(text: str) -> int:
+    """--page-size: a whole number of keys, 1 or more (argparse's error, exit 2, otherwise)."""
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number of keys, 1 or more, got {text!r}")
+    return int(text)
 
 
 def _check_apart(ec_root: str, backends_root: str) -> None:

@@ -24,7 +24,7 @@ from agent.status.registry import (
 def traefik_of(registry: Registry, fields: MarkerFields) -> list[TraefikKey]:
     """The traefik keys of a host: on its lease, or (TTL 0) recorded by its marker and on no lease."""
     if fields.shown:
-        return [parsed for key, parsed in registry.traefik_keys.items() if registry.traefik[key].lease == fields.shown]
+        return registry.traefik_leases.get(fields.shown, [])
     return [registry.traefik_keys[key] for key in fields.keys
             if key in registry.traefik_keys and registry.traefik[key].lease == 0]
 

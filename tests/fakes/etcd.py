@@ -7,7 +7,8 @@ than 128 operations, or naming a key twice, is refused; an expired or revoked le
 revision; `lease_info` reports the remaining TTL truncated to whole seconds (and, like the adapter, -1 once
 less than a second is left).
 Unlike etcd: no history. `read` ignores `revision` and answers from the current state (tests write nothing
-between the rounds of one read), and time passes only through `advance`.
+between the rounds of one read); `pages` keeps a copy of the store at each revision it read at, for the later
+pages and ranges; time passes only through `advance`.
 
 Test controls: `now` / `clock` / `advance` / `expire` (lease time), `put` / `put_many` / `delete` (a foreign
 client), `available` / `fail_next` (outages), `nospace` (the NOSPACE alarm: the adapter's writes that put are
@@ -19,8 +20,8 @@ from __future__ import annotations
 
 import itertools
 from collections import Counter
-from collections.abc import Collection, Iterable, Mapping
-from dataclasses import dataclass
+from collections.abc import Collection, Iterable, Iterator, Mapping
+from dataclasses import dataclass, replace
 
 from agent.adapters.etcd_errors import RESOURCE_EXHAUSTED, EtcdRequestError, EtcdUnavailable, LeaseNotFound
 from agent.core.kv import KeyValue, LeaseInfo, WatchEvent
@@ -47,6 +48,7 @@ class FakeEtcd:
         self.available = True
         self.nospace = False
         self._failures: list[tuple[str | None, Exception]] = []
+        self._snapshots: dict[int, dict[str, KeyValue]] = {}  # the store at each revision `pages` read at
         self._ids = itertools.count(0x694D7A0000000001)
 
     # -- test controls ---------------------------------------------------------------------------------
@@ -102,6 +104,33 @@ class FakeEtcd:
             found += [self.kvs[key] for key in ordered if key.startswith(prefix)]
         self.keys_read += len(found)
         return found, (revision or self.rev) if (keys or prefixes) else revision
+
+    def pages(self, prefix: str, revision: int = 0, keys_only: bool = False,
+              limit: int = 10_000) -> Iterator[tuple[list[KeyValue], int]]:
+        """As etcd pages a range at one revision: up to `limit` keys a page in byte order, each page continuing
+        after the last key of the one before, until no more are left; `keys_only` drops the values (not the
+        lease). Each page is one call (`calls["pages"]`; `fail_next(call="pages")` fails one). The revision is
+        `revision` or (0) the current one; the store as it was at a revision some `pages` read at is kept, so
+        writes between pages, or between the ranges of one read, are not seen, as etcd would not show them."""
+        self._call("pages")
+        revision = revision or self.rev
+        if revision == self.rev:
+            self._snapshots.setdefault(revision, dict(self.kvs))
+        if revision not in self._snapshots:
+            raise EtcdRequestError("fake etcd: no copy of that revision (only of those `pages` read at)")
+        under = sorted((key.encode(), kv) for key, kv in self._snapshots[revision].items() if key.startswith(prefix))
+        start = 0
+        while True:
+            page = [kv for _, kv in under[start:start + limit]]
+            self.keys_read += len(page)
+            yield [replace(kv, value="") for kv in page] if keys_only else page, revision
+            start += limit
+            if start >= len(under):
+                return
+            self._call("pages")
+
+    def lease_infos(self, leases: Iterable[int]) -> dict[int, LeaseInfo]:
+        return {lease: self.lease_info(lease) for lease in leases}
 
     def txn(self, ops: Iterable[Op], lease: int) -> int:
         self._call("txn")

@@ -13,6 +13,7 @@ import uuid
 
 import docker
 
+from bench.foreign import load_hosts
 from tests.conftest import RUN_ID, TEST_LABEL
 from tests.support.agents import REPO
 from tests.support.expect import backends_picture, docker_picture, etcd_picture
@@ -80,6 +81,7 @@ def test_two_hosts_then_planted_anomalies(agents, containers, docker_client, sec
                 for row in document["hosts"]] == [(host, "running", markers[host]["lease"], *counts[host])
                                                   for host in ("host-a", "host-b")]
         assert document["anomalies"] == [] and document["revision"] > 0
+        check_views(flags, etcd_server.url, document, markers, counts, docker_client, other, root)
 
         evil = "evil\nhost-a  running"
         planted = {
@@ -114,6 +116,10 @@ def test_two_hosts_then_planted_anomalies(agents, containers, docker_client, sec
 
         as_json = run_status(*flags, "--json", etcd_url=etcd_server.url)
         assert as_json.returncode == 1
+        alone = json.loads(run_status(*flags, "--host", evil, "--json", etcd_url=etcd_server.url).stdout)
+        assert {(item["kind"], item["key"]) for item in alone["anomalies"]} == {
+            ("no-marker", f"{root}/agents/{evil}"), ("unleased", f"{root}/{evil}/web")}
+        assert run_status(*flags, "--host", "host-a", etcd_url=etcd_server.url).returncode == 0  # not its anomalies
         document = json.loads(as_json.stdout)
         assert {(item["kind"], item["key"]) for item in document["anomalies"]} == expected
         rows = {row["host"]: row for row in document["hosts"]}
@@ -128,6 +134,53 @@ def test_two_hosts_then_planted_anomalies(agents, containers, docker_client, sec
         for container in made:
             container.remove(force=True)
         other.close()
+
+
+def check_views(flags, url, document, markers, counts, client_a, client_b, root) -> None:
+    """Issue 25: small pages read the same report; --summary the rows without counts; --host one host's row and
+    containers; --service one service's backends, by host."""
+    def timeless(rows: list[dict]) -> list[dict]:
+        return [{name: value for name, value in row.items() if name != "seconds_left"} for row in rows]
+
+    small = json.loads(run_status(*flags, "--json", "--page-size", "3", etcd_url=url).stdout)
+    assert (timeless(small["hosts"]), small["anomalies"]) == (timeless(document["hosts"]), document["anomalies"])
+    summary = json.loads(run_status(*flags, "--json", "--summary", etcd_url=url).stdout)
+    assert [(row["host"], row["lease"], row["containers"], "backends" in row) for row in summary["hosts"]] == [
+        (host, markers[host]["lease"], counts[host][0], False) for host in ("host-a", "host-b")]
+    one = json.loads(run_status(*flags, "--json", "--host", "host-a", etcd_url=url).stdout)
+    assert timeless(one["hosts"]) == timeless(document["hosts"][:1])
+    running = client_a.containers.list(filters={"label": f"{TEST_LABEL}={RUN_ID}"})
+    assert [(item["name"], item["id"]) for item in one["containers"]] == [(item.name, item.id) for item in running]
+    service = json.loads(run_status(*flags, "--json", "--service", "status-web", etcd_url=url).stdout)
+    hosts = {"host-a": {item.id[:12] for item in running},
+             "host-b": {item.id[:12] for item in client_b.containers.list() if item.attrs["NetworkSettings"]["Ports"]}}
+    for entry in service["backends"]:
+        assert entry["key"].startswith(f"{root}-b/status-web/") and entry["host"] in hosts
+        assert entry["key"].endswith("/port") or entry["key"].rsplit("/", 1)[1] in hosts[entry["host"]]
+    assert {entry["host"] for entry in service["backends"]} == {"host-a", "host-b"} and service["traefik"] == []
+
+
+def test_a_large_registry_in_small_pages(etcd, etcd_server, root):
+    """A few thousand keys of 12 hosts (bench/foreign.py writes them as agents would), read 100 keys a page: the
+    same report as in one page, the summary's rows, one host's containers."""
+    hosts = load_hosts(etcd_server.url, root, 0, 12, per_host=15)
+    try:
+        flags = ("--etcd-dir", root, "--backends-dir", root + "-b", "--json")
+        paged = run_status(*flags, "--page-size", "100", etcd_url=etcd_server.url)
+        assert paged.returncode == 0, paged.stdout + paged.stderr
+        document = json.loads(paged.stdout)
+        assert [(row["host"], row["lease"], row["containers"]) for row in document["hosts"]] == [
+            (host.name, host.lease, 15) for host in hosts]
+        whole = json.loads(run_status(*flags, "--page-size", "100000", etcd_url=etcd_server.url).stdout)
+        assert whole["anomalies"] == document["anomalies"] == []
+        assert [row["containers"] for row in whole["hosts"]] == [row["containers"] for row in document["hosts"]]
+        summary = json.loads(run_status(*flags, "--summary", "--page-size", "7", etcd_url=etcd_server.url).stdout)
+        assert [row["containers"] for row in summary["hosts"]] == [15] * 12
+        one = json.loads(run_status(*flags, "--host", hosts[3].name, etcd_url=etcd_server.url).stdout)
+        assert sorted(item["id"] for item in one["containers"]) == sorted(cid for cid, _, _ in hosts[3].containers)
+    finally:
+        for host in hosts:
+            etcd.revoke(host.lease)
 
 
 def test_a_ttl0_host_is_no_anomaly(agents, containers, docker_client, etcd, etcd_server, root):

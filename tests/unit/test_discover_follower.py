@@ -116,9 +116,9 @@ def test_a_resync_while_etcd_is_away_keeps_trying(follower, etcd, monkeypatch, c
     monkeypatch.setattr(follower_module, "WATCH", Policy(first=0.001, most=0.001))
     follower.load()
     etcd.delete(f"{B}/web/1/c1")
-    etcd.fail_next(2, call="read")
+    etcd.fail_next(2, call="pages")
     follower._take(Resync("watch compacted"))
-    assert values(follower) == {f"{B}/web/1/port": "80"} and etcd.calls["read"] == 4
+    assert values(follower) == {f"{B}/web/1/port": "80"} and etcd.calls["pages"] == 4
     assert sum("cannot read /backends/ again" in r.getMessage() for r in caplog.records) == 2
 
 
@@ -135,3 +135,22 @@ def test_run_watches_the_root_from_the_revision_after_the_read(follower, etcd, c
         assert not any(key.startswith("/backends2") for key in follower.keys)
     finally:
         runner.kill()
+
+
+def test_load_reads_the_root_in_pages_at_one_revision(etcd, calls):
+    """Issue 25: the root in range requests of a bounded size, every page at the revision of the first (a write
+    between two pages is not in the copy; the watch brings it)."""
+    etcd.put_many({f"{B}/api/{n}/c{n}": f"10.0.0.{n}:80" for n in range(5)})
+    follower = BackendsFollower(etcd, B, lambda: calls.append(1), page_size=2)  # type: ignore[arg-type]
+    pages = etcd.pages
+
+    def writing_between_pages(*args, **kwargs):
+        for number, page in enumerate(pages(*args, **kwargs)):
+            yield page
+            if number == 0:
+                etcd.put(f"{B}/zzz/1/late", "10.0.0.9:80")
+
+    etcd.pages = writing_between_pages
+    at = follower.load()
+    assert etcd.calls["pages"] == 4 and at == etcd.rev - 1  # 7 keys, 2 a page; read before the late write
+    assert set(follower.keys) == {f"{B}/web/1/port", f"{B}/web/1/c1", *(f"{B}/api/{n}/c{n}" for n in range(5))}

@@ -107,3 +107,20 @@ def test_the_fake_keeps_create_revision_as_etcd_does():
     assert etcd.kvs["/k"].create_revision == again
     assert [event.create_revision for event in etcd.events_since(0, "/k") if not event.deleted] == [first, first,
                                                                                                      again]
+
+
+def test_pages_as_etcd_pages_a_range_at_one_revision():
+    etcd = FakeEtcd()
+    lease = etcd.lease_grant(10)
+    etcd.put_many({"/r/b": "2", "/r/a": "1", "/r/\u00e9": "3", "/r/c/d": "4", "/rx": "5"}, lease)
+    pages = etcd.pages("/r/", limit=2, keys_only=True)
+    first, at = next(pages)
+    assert [(kv.key, kv.value, kv.lease) for kv in first] == [("/r/a", "", lease), ("/r/b", "", lease)]
+    etcd.put("/r/aa", "new")  # after the revision the pages are read at: not in them
+    assert [([kv.key for kv in page], revision) for page, revision in pages] == [(["/r/c/d", "/r/\u00e9"], at)]
+    assert etcd.calls["pages"] == 2  # 4 keys, 2 a page: the second page says no more are left
+    assert [kv.value for page, _ in etcd.pages("/r/", revision=at) for kv in page] == ["1", "2", "4", "3"]
+    assert [kv.key for page, _ in etcd.pages("/r/") for kv in page][:2] == ["/r/a", "/r/aa"]
+    assert list(etcd.pages("/nothing/")) == [([], etcd.rev)]
+    with pytest.raises(EtcdRequestError):
+        next(etcd.pages("/r/", revision=at - 1))

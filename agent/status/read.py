@@ -1,0 +1,77 @@
+"""How `status` reads etcd: in pages at one revision, each page added to the `Registry` as it comes, so what is
+held is the report's model, never the raw answer (issue 25); then the lease of every marker, several at once.
+A reader of its own (a web view) builds the same Registry from the same ranges."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+
+from agent.adapters.etcd import Etcd
+from agent.adapters.etcd_errors import EtcdSlow
+from agent.core.kv import KeyValue, LeaseInfo
+from agent.core.marker import MARKERS
+from agent.layouts.ec import HOSTS
+from agent.status.registry import Registry, slash_root
+from agent.status.report import marker_leases
+from agent.status.settings import SUMMARY, StatusConfig
+
+Progress = Callable[[int], None]  # told the keys read so far, after each page
+
+
+@dataclass(frozen=True)
+class Range:
+    """Every key under `prefix`, with values or (`keys_only`) without: the lease comes with each key anyway."""
+
+    prefix: str
+    keys_only: bool = False
+
+
+def ranges(config: StatusConfig) -> tuple[Range, ...]:
+    """What a view reads: the whole registry (the ec root and the traefik root with values; the backends root and
+    `/T` keys only: of those the report needs the lease and the key), or for `--summary` the markers and the
+    host indexes (keys only: counted)."""
+    if config.view == SUMMARY:
+        return Range(f"{config.etcd_dir}/{MARKERS}/"), Range(f"{config.etcd_dir}/{HOSTS}/", keys_only=True)
+    wrong_root = slash_root(config.etcd_dir, config.backends_dir, config.traefik_root)
+    wrong = (Range(wrong_root + "/", keys_only=True),) if wrong_root else ()
+    return (Range(config.etcd_dir + "/"), Range(config.backends_dir + "/", keys_only=True),
+            Range(config.traefik_root + "/"), *wrong)
+
+
+def read_registry(etcd: Etcd, config: StatusConfig,
+                  progress: Progress | None = None) -> tuple[Registry, int, dict[int, LeaseInfo]]:
+    """The registry under `ranges(config)`, read page by page at the revision of the first page, then what etcd
+    says of every lease a marker is on or names."""
+    registry = Registry.empty(config.etcd_dir, config.backends_dir, config.traefik_root)
+    revision = 0
+    for page, at in paged(etcd, ranges(config), config.page_size):
+        registry.add_all(page)
+        revision = at
+        if progress is not None:
+            progress(registry.read)
+    return registry, revision, marker_lease_infos(etcd, registry)
+
+
+def paged(etcd: Etcd, wanted: Sequence[Range], size: int, revision: int = 0) -> Iterator[tuple[list[KeyValue], int]]:
+    """The pages of every range, all at `revision` or (0) at that of the first page. A page etcd does not answer
+    in time says which it was."""
+    read = 0
+    for where in wanted:
+        pages = etcd.pages(where.prefix, revision, keys_only=where.keys_only, limit=size)
+        number = 1
+        while True:
+            try:
+                page, revision = next(pages)
+            except StopIteration:
+                break
+            except EtcdSlow as exc:
+                raise EtcdSlow(str(exc), f"the range request for page {number} of {where.prefix} ({size:,} keys a "
+                               f"page, {read:,} keys read before it)", exc.seconds) from None
+            read, number = read + len(page), number + 1
+            yield page, revision
+
+
+def marker_lease_infos(etcd: Etcd, registry: Registry) -> dict[int, LeaseInfo]:
+    """What etcd says of every lease a marker is on or names."""
+    return etcd.lease_infos(sorted(marker_leases(registry.markers.values())))
