@@ -5,7 +5,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 
 .PHONY: help run status discover demo-image test unit lint mutants bench bench-fleet bench-discover bench-traefik \
-	bench-slow-etcd chaos image deps venv fixtures clean
+	bench-slow-etcd bench-status chaos image deps venv fixtures clean
 
 help:  ## every target, one line each
 	@sed -n 's/^\([a-z-]*\):.*## \(.*\)/\1\t\2/p' $(MAKEFILE_LIST) | expand -t 18
@@ -66,6 +66,9 @@ bench-traefik: deps venv  ## through a real Traefik: start -> first answer, die 
 
 bench-slow-etcd: deps venv  ## the agent behind a latency proxy to etcd: 0, 50, 200 ms each way
 	$(BIN)/python -m bench.slow_etcd --out docs/benchmarks.md
+
+bench-status: deps venv  ## status, --summary, --host at 100 and 1,000 hosts beside a keys-only paging floor
+	$(BIN)/python -m bench.status_fleet --out docs/benchmarks.md
 
 SEED ?= 1
 MINUTES ?= 5

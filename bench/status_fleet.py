@@ -7,7 +7,8 @@ containers of ec keys and a marker each, every host on a lease of its own (bench
 transactions of 128 puts, 8 writers), growing from one N to the next. At each N: the floor, a plain client paging
 through every key under the ec root (keys only, 10,000 a page, in this process: no interpreter start), then
 `status`, `status --summary` and `status --host other-0000` as child processes: wall time and peak RSS (the
-child's own rusage, from wait4). `--before DIR` runs `status` of another checkout too (DIR on PYTHONPATH, e.g.
+child's own rusage, from wait4), and the wall time less that of `status --help` (Python's start and the imports,
+measured in the same run). `--before DIR` runs `status` of another checkout too (DIR on PYTHONPATH, e.g.
 a `git worktree` of the commit before). --out inserts the report under HEADING.
 """
 
@@ -74,26 +75,30 @@ def timed(args: list[str], url: str, path: str | None = None) -> Run:
         out.seek(0)
         err.seek(0)
         lines = [line for line in out.read().decode().splitlines() if "anomal" in line][:1]
-        said = "".join(lines) or (err.read().decode().strip().splitlines() or [""])[-1]
+        said = "".join(lines) or (err.read().decode().strip().splitlines() or [""])[-1].replace("|", "/")
     return Run(seconds, usage.ru_maxrss / 1024, child.returncode, said[:160])
 
 
-def row(name: str, run: Run, floor_seconds: float | None = None) -> str:
-    ratio = f" ({run.seconds / floor_seconds:.2f}x floor)" if floor_seconds else ""
-    said = f"exit {run.code}: {run.said}"
-    return f"| {name} | {run.seconds:.2f} s{ratio} | {run.peak_mb:.0f} MB | {said} |"
+def row(name: str, run: Run, start: float, floor_seconds: float | None = None) -> str:
+    ratio = f", {run.seconds / floor_seconds:.2f}x the floor" if floor_seconds else ""
+    return (f"| {name} | {run.seconds:.2f} s | {run.seconds - start:.2f} s{ratio} | {run.peak_mb:.0f} MB | "
+            f"exit {run.code}: {run.said} |")
 
 
 def measure(url: str, hosts: int, before: str | None) -> list[str]:
     seconds, keys = floor(url, ROOT + "/")
-    lines = [f"**{hosts:,} hosts x 30 containers** ({keys:,} keys under the ec root)", "",
-             "| command | wall | peak RSS | result |", "|---|---|---|---|",
-             f"| floor: a plain client paging keys only, {FLOOR_PAGE:,} a page | {seconds:.2f} s | - | {keys:,} keys |"]
+    start = timed(["--help"], url)  # the interpreter and the imports, reading nothing
+    lines = [f"**{hosts:,} hosts x 30 containers** ({keys:,} keys under the ec root; load average "
+             f"{os.getloadavg()[0]:.1f})", "",
+             "| command | wall | wall - start | peak RSS | result |", "|---|---|---|---|---|",
+             f"| floor: a plain client paging keys only, {FLOOR_PAGE:,} a page | {seconds:.2f} s | - | - | "
+             f"{keys:,} keys |",
+             f"| start: `status --help` | {start.seconds:.2f} s | - | {start.peak_mb:.0f} MB | - |"]
     if before:
-        lines.append(row("`status` before (HEAD~ checkout)", timed([], url, before), seconds))
-    lines.append(row("`status`", timed([], url), seconds))
-    lines.append(row("`status --summary`", timed(["--summary"], url)))
-    lines.append(row("`status --host other-0000`", timed(["--host", "other-0000"], url)))
+        lines.append(row("`status` before (issue 25)", timed([], url, before), start.seconds, seconds))
+    lines.append(row("`status`", timed([], url), start.seconds, seconds))
+    lines.append(row("`status --summary`", timed(["--summary"], url), start.seconds))
+    lines.append(row("`status --host other-0000`", timed(["--host", "other-0000"], url), start.seconds))
     for line in lines:
         print(line, flush=True)
     return lines + [""]

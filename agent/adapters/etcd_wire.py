@@ -16,7 +16,7 @@ def b64(text: str | bytes) -> str:
 
 
 def text_of(encoded: str | None) -> str:
-    return base64.b64decode(encoded or "").decode("utf-8", errors="replace")
+    return base64.b64decode(encoded).decode("utf-8", errors="replace") if encoded else ""
 
 
 def prefix_end(prefix: str) -> str:

@@ -42,7 +42,8 @@ def ranges(config: StatusConfig) -> tuple[Range, ...]:
 def read_registry(etcd: Etcd, config: StatusConfig,
                   progress: Progress | None = None) -> tuple[Registry, int, dict[int, LeaseInfo]]:
     """The registry under `ranges(config)`, read page by page at the revision of the first page, then what etcd
-    says of every lease a marker is on or names."""
+    says of every lease a marker is on or names (not for `--summary`: one request per host, see
+    docs/decisions.md)."""
     registry = Registry.empty(config.etcd_dir, config.backends_dir, config.traefik_root)
     revision = 0
     for page, at in paged(etcd, ranges(config), config.page_size):
@@ -50,7 +51,7 @@ def read_registry(etcd: Etcd, config: StatusConfig,
         revision = at
         if progress is not None:
             progress(registry.read)
-    return registry, revision, marker_lease_infos(etcd, registry)
+    return registry, revision, {} if config.view == SUMMARY else marker_lease_infos(etcd, registry)
 
 
 def paged(etcd: Etcd, wanted: Sequence[Range], size: int, revision: int = 0) -> Iterator[tuple[list[KeyValue], int]]:

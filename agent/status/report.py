@@ -73,7 +73,9 @@ from agent.status.registry import (
 )
 from agent.status.traefik import traefik_anomalies, traefik_of
 
-UNCOUNTED = ("backends", "servers", "routers", "middlewares", "services")  # what `--summary` does not read
+# what `--summary` does not read: the backends and traefik roots, nor any lease's TTL (HostRow fields, COLUMNS)
+UNREAD = ("seconds_left", "backends", "servers", "routers", "middlewares", "services")
+UNREAD_COLUMNS = ("TTL LEFT", "BACKENDS", "SERVERS", "ROUTERS")
 COLUMNS = ("HOST", "STATE", "VERSION", "STARTED", "LEASE", "TTL LEFT", "CONTAINERS", "BACKENDS", "SERVERS", "ROUTERS",
            "ADDRESS")
 
@@ -100,13 +102,13 @@ class Report:
     revision: int
     hosts: tuple[HostRow, ...]
     anomalies: tuple[Anomaly, ...]
-    scanned: bool = True  # False: `--summary`, no anomaly scan (and no backends, servers, routers counted)
+    scanned: bool = True  # False: `--summary`: no anomaly scan, nothing of UNREAD
     containers: tuple[Any, ...] | None = None  # `--host`: its containers (agent/status/views.py ContainerRow)
 
     def to_json(self) -> dict[str, Any]:
         hosts = [asdict(row) for row in self.hosts]
         if not self.scanned:
-            hosts = [{name: value for name, value in row.items() if name not in UNCOUNTED} for row in hosts]
+            hosts = [{name: value for name, value in row.items() if name not in UNREAD} for row in hosts]
         document = {"revision": self.revision, "hosts": hosts, "anomalies": [asdict(item) for item in self.anomalies]}
         if self.containers is not None:
             document["containers"] = [asdict(item) for item in self.containers]
@@ -244,9 +246,9 @@ def row_cells(row: HostRow) -> tuple[str, ...]:
 
 
 def render_text(report: Report) -> str:
-    """The table of hosts, then "no anomalies" or one line per anomaly (`--summary`: neither, and no counts of
+    """The table of hosts, then "no anomalies" or one line per anomaly (`--summary`: neither, and no columns of
     what it did not read)."""
-    shown = [index for index, name in enumerate(COLUMNS) if report.scanned or name.lower() not in UNCOUNTED]
+    shown = [index for index, name in enumerate(COLUMNS) if report.scanned or name not in UNREAD_COLUMNS]
     cells = (COLUMNS, *(row_cells(row) for row in report.hosts))
     lines = table_lines([[line[index] for index in shown] for line in cells])
     if report.containers is not None:

@@ -145,8 +145,9 @@ def check_views(flags, url, document, markers, counts, client_a, client_b, root)
     small = json.loads(run_status(*flags, "--json", "--page-size", "3", etcd_url=url).stdout)
     assert (timeless(small["hosts"]), small["anomalies"]) == (timeless(document["hosts"]), document["anomalies"])
     summary = json.loads(run_status(*flags, "--json", "--summary", etcd_url=url).stdout)
-    assert [(row["host"], row["lease"], row["containers"], "backends" in row) for row in summary["hosts"]] == [
-        (host, markers[host]["lease"], counts[host][0], False) for host in ("host-a", "host-b")]
+    assert [(row["host"], row["lease"], row["containers"], "backends" in row, "seconds_left" in row)
+            for row in summary["hosts"]] == [(host, markers[host]["lease"], counts[host][0], False, False)
+                                             for host in ("host-a", "host-b")]
     one = json.loads(run_status(*flags, "--json", "--host", "host-a", etcd_url=url).stdout)
     assert timeless(one["hosts"]) == timeless(document["hosts"][:1])
     running = client_a.containers.list(filters={"label": f"{TEST_LABEL}={RUN_ID}"})

@@ -64,12 +64,14 @@ def test_the_summary_reads_markers_and_host_indexes_alone(etcd):
     report = status_main.read_report(load([*FLAGS, "--summary"], {}))
     host_keys = [key for key in etcd.kvs if key.startswith((f"{EC}/agents/", f"{EC}/hosts/"))]
     assert etcd.keys_read == len(host_keys)
-    assert [(row.host, row.lease, row.seconds_left, row.containers) for row in report.hosts] == [
-        ("host-a", LEASE_A, 7, 1), ("host-b", LEASE_B, 9, 2), ("host-z", 0, None, 1)]
+    assert [(row.host, row.lease, row.state, row.containers) for row in report.hosts] == [
+        ("host-a", LEASE_A, "running", 1), ("host-b", LEASE_B, "running", 2), ("host-z", 0, "running", 1)]
+    assert etcd.calls["lease_info"] == 0  # a request per host: not for the summary
     document = json.loads(status_main.render_json(report))
-    assert document["scanned"] is False and "backends" not in document["hosts"][0]
+    assert document["scanned"] is False and not {"backends", "seconds_left"} & set(document["hosts"][0])
     text = status_main.render_text(report).splitlines()
-    assert "BACKENDS" not in text[0] and text[-1] == "anomalies not looked for (--summary)"
+    assert text[0].split() == ["HOST", "STATE", "VERSION", "STARTED", "LEASE", "CONTAINERS", "ADDRESS"]
+    assert text[-1] == "anomalies not looked for (--summary)"
 
 
 def test_one_host_is_read_as_its_agent_reads_it(etcd, capsys):
