@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import base64
+import binascii
 from typing import Any
 
 from agent.core.kv import KeyValue, WatchEvent, WatchReply
@@ -16,7 +17,9 @@ def b64(text: str | bytes) -> str:
 
 
 def text_of(encoded: str | None) -> str:
-    return base64.b64decode(encoded).decode("utf-8", errors="replace") if encoded else ""
+    """The text of a base64 key or value (binascii's decoder: base64.b64decode's checks cost a third of
+    reading a big registry's pages)."""
+    return binascii.a2b_base64(encoded).decode("utf-8", errors="replace") if encoded else ""
 
 
 def prefix_end(prefix: str) -> str:

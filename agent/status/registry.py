@@ -118,6 +118,9 @@ class Registry:
     misrooted: list[str] = field(default_factory=list)  # keys under /T/
     read: int = 0  # keys added
 
+    def __post_init__(self) -> None:
+        self._containers = f"{self.ec_root}/{CONTAINERS}/"
+
     @classmethod
     def empty(cls, ec_root: str, backends_root: str, traefik_root: str) -> Registry:
         return cls(ec_root, backends_root, traefik_root, slash_root=slash_root(ec_root, backends_root, traefik_root))
@@ -138,6 +141,11 @@ class Registry:
         self.read += 1
         if kv.lease == 0:
             self.unleased[kv.key] = ""
+        if kv.key.startswith(self._containers):  # most keys of a registry: no need to parse them whole
+            cid, _, rest = kv.key[len(self._containers):].partition("/")
+            if rest:
+                self._add_container(kv, cid, rest)
+                return
         ec_key = parse_key(self.ec_root, kv.key)
         if ec_key is not None:
             self._add_ec(kv, ec_key)
@@ -160,13 +168,17 @@ class Registry:
             if ec_key.index_entry:
                 self.indexes.setdefault(ec_key.segment, {})[kv.key] = kv.value
                 self.listed[ec_key.segment] = self.listed.get(ec_key.segment, 0) + (ec_key.folder == HOSTS)
-        elif ec_key.folder == CONTAINERS:
-            self.containers.add(ec_key.container)
-            self._mark(kv, CONTAINERS + "/" + ec_key.container)
-            if ec_key.rest == ("host",):
-                self.hosted.setdefault(kv.value, set()).add(ec_key.container)
+        elif ec_key.folder == CONTAINERS:  # `add` takes them all but a short `P/containers/I` (none of ours)
+            self._add_container(kv, ec_key.container, "/".join(ec_key.rest))
         elif ec_key.folder == LABELS:
             self.label_indexes[kv.key] = ec_key.container
+
+    def _add_container(self, kv: KeyValue, cid: str, rest: str) -> None:
+        """A key `P/containers/I/<rest>`."""
+        self.containers.add(cid)
+        self._mark(kv, CONTAINERS + "/" + cid)
+        if rest == "host":
+            self.hosted.setdefault(kv.value, set()).add(cid)
 
     def _mark(self, kv: KeyValue, where: str) -> None:
         """Note whose key an unleased key is (a host's segment, or containers/I): what `ttl0_keys` looks up."""

@@ -154,3 +154,10 @@ def test_bad_view_flags_exit_2(flags):
         load(flags, {})
     if isinstance(raised.value, SystemExit):
         assert raised.value.code == 2
+
+
+def test_a_bare_container_key_holds_no_container():
+    """`P/containers/I` (no key under it) is no container: an index naming I still dangles (the fast path for the
+    keys under `P/containers/` takes only those)."""
+    kvs = [*fleet(), kv(f"{EC}/hosts/host-a/x", "f" * 64, LEASE_A), kv(f"{EC}/containers/{'f' * 64}", "", LEASE_A)]
+    assert ("dangling-index", f"{EC}/hosts/host-a/x") in {(item.kind, item.key) for item in report_of(kvs).anomalies}
