@@ -7,7 +7,7 @@ containers of ec keys and a marker each, every host on a lease of its own (bench
 transactions of 128 puts, 8 writers), growing from one N to the next. At each N: the floor, a plain client paging
 through every key under the ec root (keys only, 10,000 a page, in this process: no interpreter start), then
 `status`, `status --summary` and `status --host other-0000` as child processes: wall time and peak RSS (the
-child's own rusage, from wait4), and the wall time less that of `status --help` (Python's start and the imports,
+child's own, from /usr/bin/time), and the wall time less that of `status --help` (Python's start and the imports,
 measured in the same run, the median of three). `--before DIR` runs `status` of another checkout too (DIR on
 PYTHONPATH, e.g. a `git worktree` of the commit before). --out inserts the report under HEADING.
 """
@@ -62,21 +62,23 @@ def floor(url: str, prefix: str) -> tuple[float, int]:
 
 
 def timed(args: list[str], url: str, path: str | None = None) -> Run:
-    """One `status` child: wall time from spawn to exit, its own peak RSS."""
+    """One `status` child under /usr/bin/time: wall time from spawn to exit, its own peak RSS (time's %M: a child
+    forked from this process would count this process's pages until its exec)."""
     env = {**os.environ, "PYTHONPATH": path or str(REPO)}
     command = [sys.executable, "-m", "agent", "status", "--etcd-hosts", url.removeprefix("http://"),
                "--etcd-dir", ROOT, "--backends-dir", ROOT + "-b", *args]
-    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err, \
+            tempfile.NamedTemporaryFile(mode="r") as rss:
         began = time.monotonic()
-        child = subprocess.Popen(command, stdout=out, stderr=err, env=env, cwd=path or REPO)
-        _, status, usage = os.wait4(child.pid, 0)
+        code = subprocess.run(["/usr/bin/time", "-o", rss.name, "-f", "%M", *command], stdout=out, stderr=err,
+                              env=env, cwd=path or REPO).returncode
         seconds = time.monotonic() - began
-        child.returncode = os.waitstatus_to_exitcode(status)
         out.seek(0)
         err.seek(0)
         lines = [line for line in out.read().decode().splitlines() if "anomal" in line][:1]
         said = "".join(lines) or (err.read().decode().strip().splitlines() or [""])[-1].replace("|", "/")
-    return Run(seconds, usage.ru_maxrss / 1024, child.returncode, said[:160])
+        peak = int(rss.read().split()[-1]) / 1024
+    return Run(seconds, peak, code, said[:160])
 
 
 def row(name: str, run: Run, start: float, floor_seconds: float | None = None) -> str:
