@@ -117,7 +117,10 @@ def test_the_walkthrough_as_written(tmp_path, docker_url, dockerd_client, termin
                                   labels={**labels, "SERVICE_NAME": "again"},
                                   ports={f"{again}/tcp": ("127.0.0.1", None)})
     wait_until(lambda: client(again) == "again", timeout=30, what="a container started after the restart routed")
-    assert client(service_port) == "hello"
+    # The route never left haproxy; the demo's server (busybox nc, a listen backlog of two) may miss one
+    # connection while haproxy's old and new workers both check it, so the client may need a second try.
+    assert "removed hello" not in discover.text(), discover.text()[-3000:]
+    wait_until(lambda: client(service_port) == "hello", timeout=10, what="hello still routed after the restart")
     assert discover.process.poll() is None
     noisy = [line for line in discover.text().splitlines() if " ERROR " in line]
     assert noisy == [], noisy
