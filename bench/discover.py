@@ -28,7 +28,6 @@ when it is missing.
 from __future__ import annotations
 
 import argparse
-import datetime
 import re
 import shutil
 import signal
@@ -48,8 +47,7 @@ from pathlib import Path
 
 import docker
 
-from bench.harness import BENCH_LABEL, DockerTimes, Rig, insert_report, percentiles, rig
-from bench.run import machine
+from bench.harness import BENCH_LABEL, DockerTimes, Rig, percentiles, publish, rig
 from tests.support import discover as support
 from tests.support.discover import DiscoverFactory, DiscoverProcess, ask, replies
 from tests.support.servers import free_port
@@ -589,8 +587,6 @@ def main() -> None:
         say(f"the benchmark did not finish; discover, haproxy, agent and etcd logs are kept in {workdir}")
         raise
     shutil.rmtree(workdir, ignore_errors=True)
-    stamp = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC")
-    minutes = (time.monotonic() - started) / 60
     quick = " (--quick)" if args.quick else ""
     seen = ", ".join(f"{reply!r} {count}" for reply, count in across.traffic.seen.most_common())
     misses = "; ".join(f"{count} x {reply!r} during: {phase}"
@@ -598,11 +594,8 @@ def main() -> None:
     crowd = neighbourhood(*neighbours)
     notes = prose(f"Replies seen by the client thread: {seen}. Requests not answered, and when: {misses}."
                   + miss_timing(across) + crowd)
-    report = (f"### {stamp}: {machine()}, {haproxy_version()}{quick}, {minutes:.1f} min\n\n"
-              f"{table(rows(found, across, durations))}\n\n{notes}\n")
-    print(report)
-    if args.out:
-        insert_report(Path(args.out), HEADING, report, INTRO)
+    publish(HEADING, f"{table(rows(found, across, durations))}\n\n{notes}", args.out, started,
+            f", {haproxy_version()}{quick}", INTRO)
 
 
 if __name__ == "__main__":

@@ -16,7 +16,6 @@ the agent, SR_TEST_ETCD at another etcd binary. --out inserts the report under "
 from __future__ import annotations
 
 import argparse
-import datetime
 import os
 import resource
 import shutil
@@ -34,8 +33,7 @@ from pathlib import Path
 from bench import fleet_many, fleet_one
 from bench.fakedocker import self_check
 from bench.fleet_one import say
-from bench.harness import insert_report
-from bench.run import machine
+from bench.harness import publish
 from tests.support.agents import REPO
 
 HEADING = "## Fleet (make bench-fleet)"
@@ -159,13 +157,8 @@ def main() -> None:
         shutil.rmtree(workdir, ignore_errors=True)
     else:
         say(f"a part did not finish; agent and etcd logs are kept in {workdir}")
-    stamp = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC")
-    minutes = (time.monotonic() - started) / 60
     quick = " (--quick)" if args.quick else ""
-    report = f"### {stamp}: {machine()}{quick}, {minutes:.1f} min\n\n{agent_under_test()}.\n\n{body}\n"
-    print(report)
-    if args.out:
-        insert_report(Path(args.out), HEADING, report)
+    publish(HEADING, f"{agent_under_test()}.\n\n{body}", args.out, started, quick)
     sys.exit(0 if finished else 1)
 
 

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 from bench.etcdkit import Registry
 from bench.fakedocker import new_id, synthetic_inspect, templates
+from tests.support.background import Background
 from tests.support.expect import expected_ec
 
 FOREIGN_TTL = 3600  # long enough for the whole run: the bench sends no keepalive
@@ -63,52 +64,39 @@ def load_hosts(url: str, root: str, first: int, count: int, per_host: int = CONT
         return list(pool.map(one, range(first, first + count)))
 
 
-class Churn:
+class Churn(Background):
     """`rate` changes per second on other hosts' containers, each one transaction: a container's keys deleted,
     and at the next tick put back (on its host's lease). A thread of the bench, started and stopped around a
     measurement window."""
 
     def __init__(self, url: str, root: str, hosts: list[ForeignHost], rate: float, seed: int = 7) -> None:
+        super().__init__("churn", join_timeout=30)
         self._registry = Registry(url)
         self._root = root
         self._hosts = hosts
         self._rate = rate
         self._random = random.Random(seed)
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="churn", daemon=True)
         self.changes = 0
         self.seconds = 0.0
-        self.error: Exception | None = None
-
-    def __enter__(self) -> Churn:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *_: object) -> None:
-        self._stop.set()
-        self._thread.join(30)
-        if self.error:
-            raise RuntimeError(f"churn failed: {self.error}") from self.error
 
     @property
     def achieved(self) -> float:
         return self.changes / self.seconds if self.seconds else 0.0
 
-    def _run(self) -> None:
+    def loop(self) -> None:
         started = time.monotonic()
         removed: tuple[ForeignHost, dict[str, str]] | None = None
         try:
-            while not self._stop.is_set():
+            while not self.stopping:
                 removed = self._change(removed)
                 self.changes += 1
                 pause = started + self.changes / self._rate - time.monotonic()
                 if pause > 0:
-                    self._stop.wait(pause)
+                    self.pause(pause)
             if removed:  # leave every other host whole
                 self._registry.put_all(removed[1], removed[0].lease)
-        except Exception as exc:  # noqa: BLE001 - reported by __exit__
-            self.error = exc
-        self.seconds = time.monotonic() - started
+        finally:
+            self.seconds = time.monotonic() - started
 
     def _change(self, removed: tuple[ForeignHost, dict[str, str]] | None) -> tuple[ForeignHost, dict[str, str]] | None:
         if removed:

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import base64
+import datetime
 import os
+import platform
 import shlex
 import statistics
+import subprocess
 import threading
 import time
 from collections.abc import Iterator
@@ -18,7 +21,7 @@ import requests
 
 from tests.support.agents import AGENT_COMMAND, AgentFactory
 from tests.support.podman import private_podman
-from tests.support.servers import EtcdMember, build_test_image, private_dockerd, start_etcd
+from tests.support.servers import EtcdMember, build_test_image, etcd_binary, private_dockerd, start_etcd
 
 BENCH_LABEL = "sr-bench"
 
@@ -151,3 +154,19 @@ def insert_report(path: Path, heading: str, report: str, intro: str = "") -> Non
     end = len(text) if following < 0 else following + 1
     head, tail = text[:end].rstrip("\n"), text[end:]
     path.write_text(f"{head}\n\n{report.rstrip()}\n" + (f"\n{tail}" if tail else ""), encoding="utf-8")
+
+
+def machine() -> str:
+    etcd = subprocess.run([etcd_binary(), "--version"], capture_output=True, text=True).stdout.splitlines()[0]
+    return f"{platform.node()}, {os.cpu_count()} cores, Python {platform.python_version()}, {etcd}"
+
+
+def publish(heading: str, body: str, out: str | Path | None, started: float, details: str = "",
+            intro: str = "") -> None:
+    """A run's report, `### <UTC time>: <machine><details>, <minutes since started> min` and `body`: printed, and
+    put under `heading` in `out` when one is named."""
+    stamp = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC")
+    report = f"### {stamp}: {machine()}{details}, {(time.monotonic() - started) / 60:.1f} min\n\n{body.rstrip()}\n"
+    print(report)
+    if out:
+        insert_report(Path(out), heading, report, intro)

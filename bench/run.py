@@ -15,7 +15,6 @@ import argparse
 import datetime
 import json
 import os
-import platform
 import signal
 import subprocess
 import sys
@@ -24,8 +23,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from bench.harness import DockerTimes, Rig, percentiles, proc_figures, rig, wait_for
-from tests.support.servers import etcd_binary
+from bench.harness import DockerTimes, Rig, machine, percentiles, proc_figures, rig, wait_for
 from tests.support.watcher import EventLog
 
 ROOT, HOST = "/bench", "bench-host"
@@ -137,11 +135,6 @@ def synthetic(bench: Rig, count: int) -> list[tuple[str, str, str]]:
 def table(rows: list[tuple[str, str, str]]) -> str:
     lines = ["| benchmark | measured | target |", "|---|---|---|"]
     return "\n".join(lines + [f"| {a} | {b} | {c} |" for a, b, c in rows])
-
-
-def machine() -> str:
-    etcd = subprocess.run([etcd_binary(), "--version"], capture_output=True, text=True).stdout.splitlines()[0]
-    return f"{platform.node()}, {os.cpu_count()} cores, Python {platform.python_version()}, {etcd}"
 
 
 PARTS = ("latency", "cost", "cold", "synthetic")

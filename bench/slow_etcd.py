@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import argparse
 import base64
-import datetime
 import os
 import re
 import shutil
@@ -35,7 +34,6 @@ import statistics
 import sys
 import tempfile
 import textwrap
-import threading
 import time
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
@@ -45,9 +43,9 @@ from pathlib import Path
 import docker
 import requests
 
-from bench.harness import BENCH_LABEL, DockerTimes, agent_command, insert_report, percentiles, private_engine
-from bench.run import machine
+from bench.harness import BENCH_LABEL, DockerTimes, agent_command, percentiles, private_engine, publish
 from tests.support.agents import AgentFactory, AgentProcess
+from tests.support.background import Background
 from tests.support.etcdclient import EtcdClient
 from tests.support.latency import LatencyProxy, etcd_behind_proxy
 from tests.support.scrape import scrape
@@ -86,25 +84,16 @@ class Phase:
     lines: Counter[str] = field(default_factory=Counter)  # "LEVEL logger: message" (numbers blurred)
 
 
-class LeaseSampler:
+class LeaseSampler(Background):
     """The lease's remaining TTL on etcd every 100 ms, on a thread of its own."""
 
     def __init__(self, etcd: EtcdClient, lease: int) -> None:
+        super().__init__("lease sampler")
         self.etcd, self.lease = etcd, lease
         self.lowest, self.lapsed = TTL, False
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
 
-    def __enter__(self) -> LeaseSampler:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *_: object) -> None:
-        self._stop.set()
-        self._thread.join(5)
-
-    def _run(self) -> None:
-        while not self._stop.wait(0.1):
+    def loop(self) -> None:
+        while not self.pause(0.1):
             try:
                 remaining, _ = self.etcd.lease_keys(self.lease)
             except requests.RequestException:
@@ -354,15 +343,10 @@ def main() -> None:
         say(f"the benchmark did not finish; the agents' and etcd's logs are kept in {workdir}")
         raise
     shutil.rmtree(workdir, ignore_errors=True)
-    stamp = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC")
     quick = " (--quick)" if args.quick else ""
-    minutes = (time.monotonic() - started) / 60
     load = f"load average {load_before:.1f} at the start, {os.getloadavg()[0]:.1f} at the end"
-    report = (f"### {stamp}: {machine()}{quick}, {minutes:.1f} min, {load}\n\n"
-              f"{table(phases, cold_count, start_count)}\n\n{notes(phases)}\n")
-    print(report)
-    if args.out:
-        insert_report(Path(args.out), HEADING, report, INTRO)
+    publish(HEADING, f"{table(phases, cold_count, start_count)}\n\n{notes(phases)}", args.out, started,
+            f"{quick}, {load}", INTRO)
 
 
 if __name__ == "__main__":

@@ -32,8 +32,17 @@ from pathlib import Path
 
 import requests
 
-from bench.harness import BENCH_LABEL, DockerTimes, Rig, insert_report, percentiles, proc_figures, rig, wait_for
-from bench.run import machine
+from bench.harness import (
+    BENCH_LABEL,
+    DockerTimes,
+    Rig,
+    insert_report,
+    machine,
+    percentiles,
+    proc_figures,
+    rig,
+    wait_for,
+)
 from tests.support.traefik import Traefik, start_traefik
 
 HEADING = "## Traefik (make bench-traefik)"

@@ -13,8 +13,7 @@ from pathlib import Path
 
 from bench.chaos.run import Divergence, Figures, run
 from bench.chaos.world import world
-from bench.harness import insert_report
-from bench.run import machine
+from bench.harness import insert_report, machine
 
 HEADING = "## Chaos (make chaos)"
 

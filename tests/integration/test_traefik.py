@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import signal
 import socket
-import threading
 import uuid
 
 import docker
@@ -13,6 +12,7 @@ import pytest
 
 from agent.layouts.traefik_fields import BOOL, DURATION, FIELDS, INT, LIST
 from tests.conftest import RUN_ID, TEST_LABEL
+from tests.support.background import Background
 from tests.support.etcdclient import EtcdClient
 from tests.support.traefik import start_traefik
 from tests.support.waiting import wait_equal, wait_until
@@ -174,25 +174,16 @@ def test_routes_follow_again_after_etcd_restarts(agents, containers, own_etcd, r
         traefik.stop()
 
 
-class Requests:
+class Requests(Background):
     """A request through Traefik every `every` seconds on a thread; every answer other than 200 counted."""
 
     def __init__(self, traefik, host: str, every: float = 0.05) -> None:
+        super().__init__("requests")
         self.traefik, self.host, self.every = traefik, host, every
         self.answers: list[tuple[int, str]] = []
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._loop, daemon=True)
 
-    def __enter__(self) -> Requests:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join(5)
-
-    def _loop(self) -> None:
-        while not self._stop.wait(self.every):
+    def loop(self) -> None:
+        while not self.pause(self.every):
             self.answers.append(self.traefik.get(self.host))
 
     def failures(self) -> list[tuple[int, str]]:

@@ -8,13 +8,13 @@ import signal
 import socket
 import subprocess
 import sys
-import threading
 import time
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
 from tests.support.agents import REPO
+from tests.support.background import Background
 from tests.support.servers import wait_stopped
 from tests.support.waiting import wait_until
 
@@ -37,27 +37,18 @@ def replies(port: int, count: int = 8) -> set[str]:
     return {ask(port) for _ in range(count)}
 
 
-class Traffic:
+class Traffic(Background):
     """Sequential requests through a listener on a thread (each a new TCP connection), every reply counted
     (`refused`, `failed: …` included); `record` sees each with its duration and wall-clock start."""
 
     def __init__(self, port: int, timeout: float = 2.0) -> None:
+        super().__init__("traffic", join_timeout=timeout + 5)
         self.port = port
         self.timeout = timeout
         self.seen: Counter[str] = Counter()
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._loop, daemon=True)
 
-    def __enter__(self) -> Traffic:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join(self.timeout + 5)
-
-    def _loop(self) -> None:
-        while not self._stop.is_set():
+    def loop(self) -> None:
+        while not self.stopping:
             began, wall = time.monotonic(), time.time()
             reply = ask(self.port, self.timeout)
             self.seen[reply] += 1
