@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: help run status discover demo-image test unit lint mutants bench bench-fleet bench-discover bench-traefik \
+.PHONY: help run status status-web discover demo-image test unit lint mutants bench bench-fleet bench-discover bench-status-web bench-traefik \
 	bench-slow-etcd bench-status chaos image deps venv fixtures clean
 
 help:  ## every target, one line each
@@ -16,6 +16,9 @@ run: venv  ## the agent against the local Docker (starts dockerd when none answe
 
 status: venv  ## what the registry holds, beside `make run`
 	scripts/beside-run status
+
+status-web: venv  ## the registry as a live web page on http://127.0.0.1:9481/, beside `make run`
+	scripts/beside-run status --serve
 
 discover: venv  ## haproxy routes to the registered containers (backends layout), beside `make run`
 	scripts/system-deps discover
@@ -69,6 +72,9 @@ bench-slow-etcd: deps venv  ## the agent behind a latency proxy to etcd: 0, 50, 
 
 bench-status: deps venv  ## status, --summary, --host at 100 and 1,000 hosts beside a keys-only paging floor
 	$(BIN)/python -m bench.status_fleet --out docs/benchmarks.md
+
+bench-status-web: deps venv  ## status --serve at 1,000 hosts in headless chromium: first paint, a change's way; the screenshot
+	$(BIN)/python -m bench.status_web --out docs/benchmarks.md --screenshot docs/status-web.png
 
 SEED ?= 1
 MINUTES ?= 5

@@ -7,16 +7,16 @@ containers of ec keys and a marker each, every host on a lease of its own (bench
 transactions of 128 puts, 8 writers), growing from one N to the next. At each N: the floor, a plain client paging
 through every key under the ec root (keys only, 10,000 a page, in this process: no interpreter start), then
 `status`, `status --summary` and `status --host other-0000` as child processes: wall time and peak RSS (the
-child's own, from /usr/bin/time), and the wall time less that of `status --help` (Python's start and the imports,
-measured in the same run, the median of three). `--before DIR` runs `status` of another checkout too (DIR on
-PYTHONPATH, e.g. a `git worktree` of the commit before). --out inserts the report under HEADING.
+child's own, from /usr/bin/time; the short commands the median of three runs), and the wall time less that of
+`status --help` (Python's start and the imports, measured in the same run, the median of three). `--before DIR`
+runs `status` and `status --summary` of another checkout too (DIR on PYTHONPATH, e.g. a `git worktree` of the
+commit before; its rows name its commit). --out inserts the report under HEADING.
 """
 
 from __future__ import annotations
 
 import argparse
 import base64
-import datetime
 import os
 import subprocess
 import sys
@@ -27,8 +27,7 @@ from pathlib import Path
 
 from bench.etcdkit import Registry, b64, prefix_end
 from bench.foreign import load_hosts
-from bench.harness import insert_report
-from bench.run import machine
+from bench.harness import publish
 from tests.support.agents import REPO
 from tests.support.servers import start_etcd
 
@@ -87,20 +86,38 @@ def row(name: str, run: Run, start: float, floor_seconds: float | None = None) -
             f"exit {run.code}: {run.said} |")
 
 
+def median(args: list[str], url: str, path: str | None = None) -> Run:
+    """The median (by wall time) of three runs: for the commands of a second or so, where the noise of a shared
+    machine is as large as what is measured."""
+    return sorted((timed(args, url, path) for _ in range(3)), key=lambda run: run.seconds)[1]
+
+
+def commit_of(path: str) -> str:
+    return subprocess.run(["git", "-C", path, "rev-parse", "--short", "HEAD"], capture_output=True,
+                          text=True).stdout.strip() or path
+
+
 def measure(url: str, hosts: int, before: str | None) -> list[str]:
     seconds, keys = floor(url, ROOT + "/")
-    start = sorted((timed(["--help"], url) for _ in range(3)), key=lambda run: run.seconds)[1]  # the median start
+    index_seconds, index_keys = floor(url, ROOT + "/hosts/")
+    start = median(["--help"], url)
     lines = [f"**{hosts:,} hosts x 30 containers** ({keys:,} keys under the ec root; load average "
              f"{os.getloadavg()[0]:.1f})", "",
              "| command | wall | wall - start | peak RSS | result |", "|---|---|---|---|---|",
              f"| floor: a plain client paging keys only, {FLOOR_PAGE:,} a page | {seconds:.2f} s | - | - | "
              f"{keys:,} keys |",
-             f"| start: `status --help` | {start.seconds:.2f} s | - | {start.peak_mb:.0f} MB | - |"]
+             f"| floor of `--summary`: the same, of the host indexes `{ROOT}/hosts/` | {index_seconds:.2f} s | - | - | "
+             f"{index_keys:,} keys |",
+             f"| start: `status --help` (median of 3) | {start.seconds:.2f} s | - | {start.peak_mb:.0f} MB | - |"]
     if before:
-        lines.append(row("`status` before (issue 25)", timed([], url, before), start.seconds, seconds))
+        lines.append(row(f"`status` of {commit_of(before)}", timed([], url, before), start.seconds, seconds))
     lines.append(row("`status`", timed([], url), start.seconds, seconds))
-    lines.append(row("`status --summary`", timed(["--summary"], url), start.seconds))
-    lines.append(row("`status --host other-0000`", timed(["--host", "other-0000"], url), start.seconds))
+    if before:
+        lines.append(row(f"`status --summary` of {commit_of(before)} (median of 3)", median(["--summary"], url, before),
+                         start.seconds))
+    lines.append(row("`status --summary` (median of 3)", median(["--summary"], url), start.seconds))
+    lines.append(row("`status --host other-0000` (median of 3)", median(["--host", "other-0000"], url),
+                     start.seconds))
     for line in lines:
         print(line, flush=True)
     return lines + [""]
@@ -109,7 +126,8 @@ def measure(url: str, hosts: int, before: str | None) -> list[str]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--hosts", default="100,1000", help="comma-separated fleet sizes, growing")
-    parser.add_argument("--before", help="a checkout whose `status` is measured too (the figures before)")
+    parser.add_argument("--before", help="a checkout whose `status` and `--summary` are measured too (the figures "
+                        "before)")
     parser.add_argument("--out", help="insert the report into this Markdown file")
     args = parser.parse_args()
     sizes = sorted({int(part) for part in args.hosts.split(",")})
@@ -125,11 +143,7 @@ def main() -> None:
                 report += measure(etcd.url, size, args.before)
         finally:
             etcd.stop()
-    when = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC")
-    text = "\n".join([f"### {when}: {machine()}, {(time.monotonic() - began) / 60:.1f} min", "", *report])
-    print(text)
-    if args.out:
-        insert_report(Path(args.out), HEADING, text)
+    publish(HEADING, "\n".join(report), args.out, began)
 
 
 if __name__ == "__main__":

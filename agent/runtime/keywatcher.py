@@ -19,7 +19,7 @@ log = logging.getLogger(__name__)
 class KeyWatcher:
     def __init__(self, etcd: Etcd, prefix: str, submit: Callable[[Message], None], start_revision: int) -> None:
         self._etcd = etcd
-        self._prefix = prefix
+        self.prefix = prefix
         self._submit = submit
         self._next_revision = start_revision
         self.interrupted = False  # etcd did not answer the watch: true from the failure until a reply comes
@@ -29,28 +29,28 @@ class KeyWatcher:
         while True:
             reason = "the stream ended"
             try:
-                for reply in self._etcd.watch(self._prefix, self._next_revision):
+                for reply in self._etcd.watch(self.prefix, self._next_revision):
                     if not self._take(reply):
                         break
                     if retry.failures:  # a reply that is not the end of the watch: it runs again
-                        log.info("watch on %s resumed from revision %d", self._prefix, self._next_revision)
+                        log.info("watch on %s resumed from revision %d", self.prefix, self._next_revision)
                     retry.reset()
                     self.interrupted = False
             except WatchSilent:
-                log.debug("watch on %s was silent; opened again from revision %d", self._prefix, self._next_revision)
+                log.debug("watch on %s was silent; opened again from revision %d", self.prefix, self._next_revision)
                 continue
             except EtcdError as exc:
                 reason = str(exc)
             self.interrupted = True
             if not retry.failures:
-                log.warning("watch on %s interrupted (%s); resuming from revision %d", self._prefix, reason,
+                log.warning("watch on %s interrupted (%s); resuming from revision %d", self.prefix, reason,
                             self._next_revision)
             retry.wait()
 
     def _take(self, reply: WatchReply) -> bool:
         """Handle one reply; False when the watch ended and must be opened again."""
         if reply.compact_revision:
-            log.warning("watch on %s fell behind compaction (revision %d < %d); comparing in full", self._prefix,
+            log.warning("watch on %s fell behind compaction (revision %d < %d); comparing in full", self.prefix,
                         self._next_revision, reply.compact_revision)
             self._next_revision = reply.compact_revision
             self._submit(Resync("watch compacted"))

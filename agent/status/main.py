@@ -16,7 +16,7 @@ from agent.core.escape import escape_segment
 from agent.status.read import Progress, read_registry
 from agent.status.report import Report, printable, render_json, render_text, report_of
 from agent.status.scoped import read_host_report, read_service_report
-from agent.status.settings import FULL, HOST, SERVICE, SUMMARY, StatusConfig, load
+from agent.status.settings import FULL, HOST, SERVE, SERVICE, SUMMARY, StatusConfig, load
 from agent.status.views import ServiceReport, render_service
 
 log = logging.getLogger(__name__)
@@ -28,6 +28,10 @@ UNREADABLE = (EtcdError, requests.RequestException, ValueError, KeyError, TypeEr
 
 
 def run(config: StatusConfig) -> int:
+    if config.view == SERVE:
+        from agent.status.live.server import serve  # gevent's server and the page: for --serve alone
+
+        return serve(config, UNREADABLE, PROG)
     try:
         report = read_report(config)
     except UNREADABLE as exc:

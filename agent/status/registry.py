@@ -3,6 +3,7 @@ report (agent/status/report.py) and its traefik checks (agent/status/traefik.py)
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
@@ -159,19 +160,46 @@ class Registry:
         elif self.slash_root is not None and kv.key.startswith(self.slash_root + "/"):
             self.misrooted.append(kv.key)
 
+    def add_containers(self, ids: Iterable[str], hosts: Mapping[str, str], unleased: Mapping[str, str],
+                       count: int) -> None:
+        """`count` keys under `P/containers/I/`, as a caller summed them up (agent/status/live/mirror.py): the
+        containers with keys, the host each names, the keys on no lease (key -> I); as `add` of each would."""
+        self.read += count
+        self.containers.update(ids)
+        for cid, host in hosts.items():
+            self.hosted.setdefault(host, set()).add(cid)
+        for key, cid in unleased.items():
+            self.unleased[key] = CONTAINERS + "/" + cid
+
     def _add_ec(self, kv: KeyValue, ec_key: EcKey) -> None:
         if ec_key.folder == AGENTS:
             self.markers[ec_key.segment] = kv
         elif ec_key.folder in (HOSTS, ""):
-            self.host_keys[ec_key.segment] = self.host_keys.get(ec_key.segment, 0) + 1
+            self._count_host_key(ec_key)
             self._mark(kv, ec_key.segment)
             if ec_key.index_entry:
                 self.indexes.setdefault(ec_key.segment, {})[kv.key] = kv.value
-                self.listed[ec_key.segment] = self.listed.get(ec_key.segment, 0) + (ec_key.folder == HOSTS)
         elif ec_key.folder == CONTAINERS:  # `add` takes them all but a short `P/containers/I` (none of ours)
             self._add_container(kv, ec_key.container, "/".join(ec_key.rest))
         elif ec_key.folder == LABELS:
             self.label_indexes[kv.key] = ec_key.container
+
+    def _count_host_key(self, ec_key: EcKey, count: int = 1) -> None:
+        """`count` keys under `P/hosts/H/` or `P/H/`, all what `ec_key` is: counted for the host, and listed when
+        they are entries `P/hosts/H/<name>` of its index."""
+        self.host_keys[ec_key.segment] = self.host_keys.get(ec_key.segment, 0) + count
+        if ec_key.index_entry:
+            self.listed[ec_key.segment] = self.listed.get(ec_key.segment, 0) + count * (ec_key.folder == HOSTS)
+
+    def count_all(self, keys: Iterable[str]) -> None:
+        """Keys read by name alone (no value, no lease: `status --summary`'s host indexes), counted for their host:
+        `host_keys` and `listed`, not `indexes` nor `unleased`. What a key is does not depend on its last segment,
+        so the keys of one folder (`P/hosts/H/<name>`: a host's index) are parsed as one."""
+        for folder, count in Counter(key.rpartition("/")[0] for key in keys).items():
+            self.read += count
+            ec_key = parse_key(self.ec_root, folder + "/")
+            if ec_key is not None and ec_key.folder in (HOSTS, ""):
+                self._count_host_key(ec_key, count)
 
     def _add_container(self, kv: KeyValue, cid: str, rest: str) -> None:
         """A key `P/containers/I/<rest>`."""

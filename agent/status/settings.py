@@ -18,11 +18,13 @@ from agent.settings import (
     Setting,
     add_flags,
     command_parser,
+    http_addr,
     load_command,
     nested,
 )
 
-FULL, SUMMARY, HOST, SERVICE = "full", "summary", "host", "service"
+FULL, SUMMARY, HOST, SERVICE, SERVE = "full", "summary", "host", "service", "serve"
+SERVE_ADDR = "127.0.0.1:9481"
 
 
 @dataclass(frozen=True)
@@ -34,6 +36,7 @@ class StatusConfig(Connection):
     view: str = FULL  # FULL, SUMMARY, HOST or SERVICE
     name: str = ""  # the host of --host, the service of --service
     page_size: int = PAGE_SIZE  # keys a range request asks for (--page-size, hidden: the tests' small pages)
+    serve: tuple[str, int] | None = None  # --serve: the web page's address
 
 
 def settings() -> tuple[Setting, ...]:
@@ -62,6 +65,10 @@ def build_parser() -> argparse.ArgumentParser:
                        "keys, read as its agent reads them (bounded by the host, whatever the fleet)")
     views.add_argument("--service", metavar="SERVICE", help="one service: its backends keys B/<SERVICE>/... and its "
                        "traefik servers and routers, across hosts")
+    views.add_argument("--serve", metavar="ADDR", nargs="?", const=SERVE_ADDR,
+                       help=f"serve a live web page of the registry on ADDR (host:port, default {SERVE_ADDR}) "
+                            "until SIGINT or SIGTERM: hosts, containers, services and anomalies, updated as etcd "
+                            "changes; read-only; it holds the whole registry")
     parser.add_argument("--page-size", type=page_size, default=PAGE_SIZE, help=argparse.SUPPRESS)
     add_flags(parser, settings())
     return parser
@@ -70,11 +77,15 @@ def build_parser() -> argparse.ArgumentParser:
 def load(argv: Sequence[str], environ: Mapping[str, str]) -> StatusConfig:
     flags, values = load_command(build_parser(), settings(), argv, environ)
     _check_apart(values["etcd_dir"], values["backends_dir"])
-    view = next((view for view in (SUMMARY, HOST, SERVICE) if flags[view] not in (None, False)), FULL)
+    view = next((view for view in (SUMMARY, HOST, SERVICE, SERVE) if flags[view] not in (None, False)), FULL)
     name = flags[view] if view in (HOST, SERVICE) else ""
     if view in (HOST, SERVICE) and (not name or (view == SERVICE and "/" in name)):
         raise ConfigError(f"--{view}: expected a {view} name, got {name!r}")
-    return StatusConfig(**values, json=bool(flags["json"]), view=view, name=name, page_size=flags["page_size"])
+    serve = http_addr("--serve", flags[SERVE] or SERVE_ADDR) if view == SERVE else None
+    if view == SERVE and flags["json"]:
+        raise ConfigError("--json: not with --serve (the page's query /api/view answers JSON)")
+    return StatusConfig(**values, json=bool(flags["json"]), view=view, name=name, page_size=flags["page_size"],
+                        serve=serve)
 
 
 def page_size(text: str) -> int:

@@ -23,12 +23,16 @@ class ContainerRow:
 def host_view(report: Report, registry: Registry, host: str, own: Collection[str]) -> Report:
     """`report` narrowed to one host: its row, its containers (its index `P/hosts/H/`), and the anomalies of its
     own keys (`own`: not those read beside them, a shared group's other keys, which are other hosts')."""
-    segment = escape_segment(host)
-    prefix = f"{registry.ec_root}/{HOSTS}/{segment}/"
-    containers = tuple(sorted(ContainerRow(unescape_segment(key[len(prefix):]), cid)
-                              for key, cid in (registry.indexes.get(segment) or {}).items() if key.startswith(prefix)))
     return replace(report, hosts=tuple(row for row in report.hosts if row.host == host),
-                   anomalies=tuple(item for item in report.anomalies if item.key in own), containers=containers)
+                   anomalies=tuple(item for item in report.anomalies if item.key in own),
+                   containers=containers_of(registry, escape_segment(host)))
+
+
+def containers_of(registry: Registry, segment: str) -> tuple[ContainerRow, ...]:
+    """The containers a host's index `P/hosts/H/` names, by name."""
+    prefix = f"{registry.ec_root}/{HOSTS}/{segment}/"
+    return tuple(sorted(ContainerRow(unescape_segment(key[len(prefix):]), cid)
+                        for key, cid in (registry.indexes.get(segment) or {}).items() if key.startswith(prefix)))
 
 
 def own_keys(kvs: Iterable[KeyValue], lease: int, ec_root: str, recorded: Collection[str]) -> set[str]:

@@ -13,7 +13,8 @@ pages and ranges; time passes only through `advance`.
 Test controls: `now` / `clock` / `advance` / `expire` (lease time), `put` / `put_many` / `delete` (a foreign
 client), `available` / `fail_next` (outages), `nospace` (the NOSPACE alarm: the adapter's writes that put are
 refused with RESOURCE_EXHAUSTED, as etcd refuses them), `keys_read`, `calls`, `txns` (counters), `events` /
-`events_since` (the watch feed: every change in order, as the grpc-gateway's watch would report it).
+`events_since` (the watch feed: every change in order, as the grpc-gateway's watch would report it), `watch`
+(that feed as a stream, for greenlets), `compacted` (the revision compacted up to: a watch from before it ends).
 """
 
 from __future__ import annotations
@@ -23,8 +24,10 @@ from collections import Counter
 from collections.abc import Collection, Iterable, Iterator, Mapping
 from dataclasses import dataclass, replace
 
+import gevent
+
 from agent.adapters.etcd_errors import RESOURCE_EXHAUSTED, EtcdRequestError, EtcdUnavailable, LeaseNotFound
-from agent.core.kv import KeyValue, LeaseInfo, WatchEvent
+from agent.core.kv import KeyValue, LeaseInfo, WatchEvent, WatchReply
 from agent.core.plan import MAX_TXN_OPS, Delete, Op, Put
 from agent.settings import Endpoint
 
@@ -47,6 +50,7 @@ class FakeEtcd:
         self.keys_read = 0  # as the adapter counts them: keys returned by `read` and by `lease_info(keys=True)`
         self.available = True
         self.nospace = False
+        self.compacted = 0
         self._failures: list[tuple[str | None, Exception]] = []
         self._snapshots: dict[int, dict[str, KeyValue]] = {}  # the store at each revision `pages` read at
         self._ids = itertools.count(0x694D7A0000000001)
@@ -128,6 +132,28 @@ class FakeEtcd:
             if start >= len(under):
                 return
             self._call("pages")
+
+    def watch(self, key: str, start_revision: int) -> Iterator[WatchReply]:
+        """The watch feed of `key` (a prefix when it ends with "/") from `start_revision`, each change as it is
+        committed (seen at the watcher's next turn, every 5 ms); a start revision at or below `compacted` ends it
+        as etcd does, with the compact revision."""
+        self._call("watch")
+        revision = start_revision
+        yield WatchReply(self.rev, created=True)
+        while True:
+            if revision <= self.compacted:
+                yield WatchReply(self.rev, compact_revision=self.compacted + 1, canceled=True)
+                return
+            events = self.events_since(revision, key)
+            if events:
+                revision = events[-1].mod_revision + 1
+                yield WatchReply(self.rev, tuple(events))
+            gevent.sleep(0.005)
+
+    def key_pages(self, prefix: str, revision: int = 0, limit: int = 10_000) -> Iterator[tuple[list[str], int]]:
+        """The names of the keys of `pages` (keys only), each page one call to it."""
+        for page, at in self.pages(prefix, revision, keys_only=True, limit=limit):
+            yield [kv.key for kv in page], at
 
     def lease_infos(self, leases: Iterable[int]) -> dict[int, LeaseInfo]:
         return {lease: self.lease_info(lease) for lease in leases}

@@ -13,6 +13,7 @@ from agent.adapters.etcd_connection import Members
 from agent.adapters.etcd_errors import EtcdSlow
 from agent.settings import ConfigError, Endpoint
 from agent.status import main as status_main
+from agent.status.registry import Registry
 from agent.status.settings import load
 from agent.status.views import ContainerRow
 from tests.fakes.etcd import FakeEtcd, _Lease
@@ -72,6 +73,15 @@ def test_the_summary_reads_markers_and_host_indexes_alone(etcd):
     text = status_main.render_text(report).splitlines()
     assert text[0].split() == ["HOST", "STATE", "VERSION", "STARTED", "LEASE", "CONTAINERS", "ADDRESS"]
     assert text[-1] == "anomalies not looked for (--summary)"
+
+
+def test_keys_counted_by_name_count_as_the_keys_read_whole():
+    kvs = [*fleet(), kv(f"{EC}/hosts/host-a/deeper/key"), kv(f"{EC}/hosts/short"), kv(f"{EC}/host-c/x"), kv(EC + "/x")]
+    whole, named = Registry.empty(EC, B, T), Registry.empty(EC, B, T)
+    whole.add_all(kvs)
+    named.count_all(item.key for item in kvs)
+    assert (named.host_keys, named.listed, named.read) == (whole.host_keys, whole.listed, whole.read)
+    assert named.listed["host-b"] == 2 and named.host_keys["host-a"] == 3 and not named.indexes
 
 
 def test_one_host_is_read_as_its_agent_reads_it(etcd, capsys):

@@ -1,0 +1,108 @@
+"""The keys under the roots the web view follows, kept true by the watch: what was read at one revision, then
+every event after it, deletes included. Pure.
+
+Nine in ten keys of a registry are a container's `P/containers/I/<field>`, of which the model needs only what
+`Registry` sums up (which containers have keys, the host each names, those on no lease): those are kept as that
+sum (`Containers`), updated key by key, so that a new snapshot never walks them again."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterable, Mapping, ValuesView
+from dataclasses import dataclass, field
+
+from agent.core.kv import KeyValue, WatchEvent
+from agent.layouts.ec import CONTAINERS
+
+HOST_FIELD = "host"
+
+
+@dataclass
+class Containers:
+    """What the keys under `P/containers/` hold for the model: every such key (its container id), the keys
+    each container has, the host each names (`…/host`), and the keys on no lease."""
+
+    keys: dict[str, str] = field(default_factory=dict)  # key -> I
+    counts: dict[str, int] = field(default_factory=dict)  # I -> its keys
+    hosts: dict[str, str] = field(default_factory=dict)  # I -> the value of P/containers/I/host
+    unleased: dict[str, str] = field(default_factory=dict)  # key on no lease -> I
+
+    def put(self, key: str, cid: str, rest: str, kv: KeyValue) -> None:
+        if key not in self.keys:
+            cid = sys.intern(cid)  # one string a container, not one a key
+            self.keys[key] = cid
+            self.counts[cid] = self.counts.get(cid, 0) + 1
+        if kv.lease:
+            self.unleased.pop(key, None)
+        else:
+            self.unleased[key] = cid
+        if rest == HOST_FIELD:
+            self.hosts[cid] = kv.value
+
+    def delete(self, key: str, rest: str) -> None:
+        cid = self.keys.pop(key, None)
+        if cid is None:
+            return
+        self.counts[cid] -= 1
+        if not self.counts[cid]:
+            del self.counts[cid]
+        self.unleased.pop(key, None)
+        if rest == HOST_FIELD:
+            self.hosts.pop(cid, None)
+
+
+class Mirror:
+    def __init__(self, ec_root: str) -> None:
+        self._prefix = f"{ec_root}/{CONTAINERS}/"
+        self._keys: dict[str, KeyValue] = {}
+        self.containers = Containers()
+        self.revision = 0
+
+    def reset(self) -> None:
+        """Forget every key: a full read follows (the start, or after the watch fell behind compaction)."""
+        self._keys, self.containers, self.revision = {}, Containers(), 0
+
+    def add(self, kvs: Iterable[KeyValue]) -> None:
+        """Keys read (a page of the full read: the reader sets `revision` once it is whole)."""
+        for kv in kvs:
+            self._put(kv)
+
+    def apply(self, events: Iterable[WatchEvent]) -> None:
+        for event in events:
+            if event.deleted:
+                self._delete(event.key)
+            else:
+                self._put(KeyValue(event.key, event.value, event.lease, event.mod_revision, event.create_revision))
+            self.revision = max(self.revision, event.mod_revision)
+
+    def _put(self, kv: KeyValue) -> None:
+        cid, rest = self._container_field(kv.key)
+        if rest:
+            self.containers.put(kv.key, cid, rest, kv)
+        else:
+            self._keys[kv.key] = kv
+
+    def _delete(self, key: str) -> None:
+        cid, rest = self._container_field(key)
+        if rest:
+            self.containers.delete(key, rest)
+        else:
+            self._keys.pop(key, None)
+
+    def _container_field(self, key: str) -> tuple[str, str]:
+        """(I, <field…>) of a key `P/containers/I/<field…>`; ("", "") for any other key."""
+        if not key.startswith(self._prefix):
+            return "", ""
+        cid, _, rest = key[len(self._prefix):].partition("/")
+        return (cid, rest) if rest else ("", "")
+
+    @property
+    def by_key(self) -> Mapping[str, KeyValue]:
+        """Every key but those summed up in `containers`."""
+        return self._keys
+
+    def values(self) -> ValuesView[KeyValue]:
+        return self._keys.values()
+
+    def __len__(self) -> int:
+        return len(self._keys) + len(self.containers.keys)
