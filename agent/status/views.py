@@ -31,8 +31,9 @@ def host_view(report: Report, registry: Registry, host: str, own: Collection[str
 def containers_of(registry: Registry, segment: str) -> tuple[ContainerRow, ...]:
     """The containers a host's index `P/hosts/H/` names, by name."""
     prefix = f"{registry.ec_root}/{HOSTS}/{segment}/"
-    return tuple(sorted(ContainerRow(unescape_segment(key[len(prefix):]), cid)
-                        for key, cid in (registry.indexes.get(segment) or {}).items() if key.startswith(prefix)))
+    named = sorted((unescape_segment(key[len(prefix):]), cid)  # tuples: sorted in C, not by dataclass methods
+                   for key, cid in (registry.indexes.get(segment) or {}).items() if key.startswith(prefix))
+    return tuple(ContainerRow(name, cid) for name, cid in named)
 
 
 def own_keys(kvs: Iterable[KeyValue], lease: int, ec_root: str, recorded: Collection[str]) -> set[str]:

@@ -13,14 +13,14 @@ import pytest
 from agent.adapters.etcd_errors import EtcdError
 from agent.core.kv import KeyValue, WatchEvent
 from agent.settings import ConfigError
-from agent.status.live.follower import LiveRegistry, live_ranges
+from agent.status.live.follower import REFRESH, LiveRegistry, live_ranges
 from agent.status.live.mirror import Mirror
 from agent.status.live.server import WebView, loopback_host
 from agent.status.live.snapshot import ANOMALIES_TAB, HOSTS_TAB, PAGE_ROWS, SERVICES_TAB, Snapshot, page_of, snapshot_of
 from agent.status.registry import Registry
 from agent.status.settings import SERVE_ADDR, load
 from tests.fakes.etcd import FakeEtcd, _Lease
-from tests.unit.test_status_report import CID_A, CID_B1, EC, LEASE_A, LEASES, B, T, container, fleet, kv
+from tests.unit.test_status_report import CID_A, CID_B1, CID_Z, EC, LEASE_A, LEASES, B, T, container, fleet, kv
 from tests.unit.test_status_views import FLAGS
 
 MISSING = "d" * 64
@@ -104,8 +104,9 @@ def test_services_show_backends_ports_servers_and_the_routers_naming_them():
     assert services["shared"]["backends"] == [{"group": "1", "container": CID_A[:12], "address": "10.0.0.1:32768",
                                                "host": "host-a"}]
     assert services["shared"]["ports"] == {"1": "80"}
-    assert services["web"]["servers"] == [{"proto": "http", "server": CID_A[:12], "url": "http://10.0.0.1:32768",
+    assert services["web"]["servers"] == [{"proto": "http", "server": CID_A[:12], "at": "http://10.0.0.1:32768",
                                            "host": "host-a"}]
+    assert services["zero"]["servers"] == [{"proto": "tcp", "server": CID_Z[:12], "at": "10.0.0.1:32768", "host": ""}]
     assert services["web"]["routes"] == [{"proto": "http", "router": "web", "rule": "Host(`x`)"}]
     assert services["zero"]["routes"][0]["rule"] == "HostSNI(`*`)"
 
@@ -149,6 +150,7 @@ def test_the_server_answers_the_page_and_its_query_and_nothing_else():
            ("200 OK", "application/json", "services", 1, 10)
     assert live.asked == [(3, 8.0)]
     assert request(view, "/api/view", query="tab=<script>&after=x")[0] == "200 OK"
+    assert json.loads(request(view, "/api/view", query=f"page={'9' * 5000}&after={'9' * 5000}")[2])["page"] == 1
     assert request(view, "/")[2].startswith(b"<!doctype html>")
     assert request(view, "/page.js")[1] == "text/javascript"
     assert request(view, "/api/view", method="POST")[0].startswith("405")
@@ -195,7 +197,8 @@ def following():
         fake.kvs[item.key] = item
     fake.leases = {lease: _Lease(info.granted, fake.now + info.remaining) for lease, info in LEASES.items()}
     fake.rev = 42
-    live = LiveRegistry(fake, load(FLAGS, {}), (EtcdError,), sleep=lambda seconds: gevent.sleep(0))
+    live = LiveRegistry(fake, load(FLAGS, {}), (EtcdError,), sleep=lambda seconds: gevent.sleep(0),
+                        clock=fake.clock)
     greenlet = gevent.spawn(live.run)
     yield fake, live
     greenlet.kill()
@@ -235,6 +238,20 @@ def test_the_follower_applies_puts_and_deletes_and_reads_again_after_compaction(
     fake.put(f"{EC}/hosts/host-late/web", CID_A)
     assert turns_true(lambda: "host-late" in host_names(live.snapshot)), "no read after the compaction"
     assert fake.calls["pages"] == 2 * len(live_ranges(load(FLAGS, {})))
+
+
+def test_a_change_asks_only_new_leases_and_every_lease_once_refresh_seconds_passed(following):
+    fake, live = following
+    first = newer(live, 0)
+    asked = fake.calls["lease_info"]
+    assert asked == 2  # host-a's lease and host-b's (host-z's marker is on none)
+    fake.put(f"{EC}/hosts/host-a/extra", CID_A, LEASE_A)
+    second = newer(live, first.version)
+    assert fake.calls["lease_info"] == asked  # every lease known, asked less than REFRESH ago
+    fake.now += REFRESH
+    fake.put(f"{EC}/hosts/host-a/more", CID_A, LEASE_A)
+    newer(live, second.version)
+    assert turns_true(lambda: fake.calls["lease_info"] == 2 * asked), "every lease asked once REFRESH passed"
 
 
 def test_an_etcd_that_cannot_be_read_is_said_and_tried_again():

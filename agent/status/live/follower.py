@@ -31,7 +31,7 @@ from agent.status.settings import StatusConfig
 
 log = logging.getLogger(__name__)
 
-REFRESH = 10.0  # seconds between snapshots when nothing changes: the leases' TTL left moves on
+REFRESH = 10.0  # seconds between two asks of every marker's lease (the TTL left moves on), each with a snapshot
 BURST = 0.1  # seconds: changes coming together (a container's keys, a host's start) make one snapshot
 
 
@@ -43,16 +43,18 @@ def live_ranges(config: StatusConfig) -> tuple[Range, ...]:
 
 class LiveRegistry:
     def __init__(self, etcd: Etcd, config: StatusConfig, unreadable: tuple[type[Exception], ...],
-                 sleep: Callable[[float], None] = gevent.sleep) -> None:
+                 sleep: Callable[[float], None] = gevent.sleep, clock: Callable[[], float] = time.monotonic) -> None:
         self._etcd = etcd
         self._config = config
         self._unreadable = unreadable
         self._sleep = sleep
+        self._clock = clock
         self._inbox: gevent.queue.Queue[Message] = gevent.queue.Queue()
         self._watchers: list[gevent.Greenlet] = []
         self._watching: list[KeyWatcher] = []
         self._published = gevent.event.Event()
         self._leases: dict[int, LeaseInfo] = {}
+        self._leases_asked = 0.0  # the clock when every marker's lease was last asked
         self.mirror = Mirror(config.etcd_dir)
         self.snapshot = Snapshot.empty()
         self.read_keys = 0  # keys read so far by the current full read (the page shows it while it lasts)
@@ -91,7 +93,7 @@ class LiveRegistry:
 
     # -- reading and following --------------------------------------------------------------------------
     def _load(self) -> None:
-        started = time.monotonic()
+        started = self._clock()
         self._stop_watchers()
         self.read_keys, revision = 0, 0
         self.mirror.reset()  # the snapshot shown stays until the new read is whole
@@ -100,21 +102,25 @@ class LiveRegistry:
             self.read_keys, revision = len(self.mirror), at
         self.mirror.revision = revision
         self._leases = {}
-        self._publish()
+        self._publish(every_lease=True)
         log.info("read %d keys at revision %d in %.1fs; following them", len(self.mirror), revision,
-                 time.monotonic() - started)
+                 self._clock() - started)
         for where in live_ranges(self._config):
             watcher = KeyWatcher(self._etcd, where.prefix, self._inbox.put, revision + 1)
             self._watchers.append(gevent.spawn(watcher.run))
             self._watching.append(watcher)
 
     def _follow(self) -> None:
-        """Apply the watches' events until one of them fell behind compaction (then read everything again)."""
+        """Apply the watches' events until one of them fell behind compaction (then read everything again); every
+        REFRESH seconds, changes or not, a snapshot with every marker's lease asked again."""
         while True:
+            due = self._leases_asked + REFRESH - self._clock()
+            if due <= 0:
+                self._publish(every_lease=True)
+                continue
             try:
-                message = self._inbox.get(timeout=REFRESH)
+                message = self._inbox.get(timeout=due)
             except gevent.queue.Empty:
-                self._publish()
                 continue
             self._sleep(BURST)
             for item in [message, *self._drain()]:
@@ -137,15 +143,18 @@ class LiveRegistry:
         self._inbox = gevent.queue.Queue()
 
     # -- publishing ---------------------------------------------------------------------------------------
-    def _publish(self, every_lease: bool = True) -> None:
-        """A new snapshot of the mirror; the page's waiting polls wake. The markers' leases are asked again
-        (`every_lease`: one request a host, hence only every REFRESH seconds), else only those not known yet."""
-        started = time.monotonic()
+    def _publish(self, every_lease: bool) -> None:
+        """A new snapshot of the mirror; the page's waiting polls wake. The markers' leases are asked again, all
+        of them (`every_lease`: one request a host, so only every REFRESH seconds, never on a change's way to the
+        page) or those not known yet."""
+        started = self._clock()
         config = self._config
         registry = Registry.of(config.etcd_dir, config.backends_dir, config.traefik_root, self.mirror.values())
         bulk = self.mirror.containers
         registry.add_containers(bulk.counts, bulk.hosts, bulk.unleased, len(bulk.keys))
         wanted = marker_leases(registry.markers.values())
+        if every_lease:
+            self._leases_asked = started  # failed or not: asked again REFRESH seconds later
         try:
             asked = self._etcd.lease_infos(sorted(wanted if every_lease else wanted - set(self._leases)))
             self._leases = {lease: info for lease, info in {**self._leases, **asked}.items() if lease in wanted}
@@ -158,5 +167,5 @@ class LiveRegistry:
         published, self._published = self._published, gevent.event.Event()
         published.set()
         log.debug("snapshot %d of %d keys at revision %d in %.2fs", self.snapshot.version, len(self.mirror),
-                  self.mirror.revision, time.monotonic() - started)
+                  self.mirror.revision, self._clock() - started)
 

@@ -78,7 +78,7 @@ function serviceRows(services) {
     service.service || '""',
     lines(service.backends, (b) => `${b.group}/${b.container} = ${b.address}` + (b.host ? ` (${b.host})` : "")),
     lines(Object.entries(service.ports), ([group, port]) => `${group}: ${port}`),
-    lines(service.servers, (s) => `${s.proto} ${s.server} ${s.url}` + (s.host ? ` (${s.host})` : "")),
+    lines(service.servers, (s) => `${s.proto} ${s.server} ${s.at}` + (s.host ? ` (${s.host})` : "")),
     lines(service.routes, (r) => `${r.proto} ${r.router}: ${r.rule}`),
   ], "service"));
   return table(["service", "backends", "ports", "traefik servers", "traefik routers"], rows);
@@ -102,14 +102,14 @@ function show(view) {
   state.version = view.version;
   state.pages = view.pages;
   state.page = view.page;
-  const states = Object.entries(view.states).map(([name, count]) => `${count} ${name}`).join(", ");
+  const states = Object.entries(view.states).map(([name, count]) => `${count.toLocaleString()} ${name}`).join(", ");
   byId("summary").textContent = view.version === 0
     ? `reading the registry… ${view.reading.toLocaleString()} keys`
     : `${counted(view.counts.hosts, "host")} (${states || "none"}), ${counted(view.counts.services, "service")}, ` +
       `${counted(view.counts.anomalies, "anomaly", "anomalies")} at revision ${view.revision}`;
   for (const tab of Object.keys(view.counts)) {
     const count = byId("count-" + tab);
-    count.textContent = view.counts[tab];
+    count.textContent = view.counts[tab].toLocaleString();
     count.classList.toggle("alarm", tab === "anomalies" && view.counts[tab] > 0);
   }
   const problem = byId("problem");

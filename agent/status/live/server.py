@@ -74,12 +74,16 @@ class WebView:
             return (query.get(name) or [default])[0]
 
         tab = first("tab", HOSTS_TAB) if first("tab", HOSTS_TAB) in TABS else HOSTS_TAB
-        after = int(first("after", "0")) if first("after", "0").isdigit() else 0
-        page = int(first("page", "1")) if first("page", "1").isdigit() else 1
+        after, page = number(first("after", "0"), 0), number(first("page", "1"), 1)
         snapshot = self._live.wait_newer(after, LONG_POLL if self._live.snapshot.version else 1.0)  # reading: news
         document = {**page_of(snapshot, tab, first("q", "")[:200], page), "reading": self._live.read_keys,
                     "problem": self._live.trouble}
         return json.dumps(document).encode()  # ASCII: every other character as \\uXXXX
+
+
+def number(text: str, default: int) -> int:
+    """A query's whole number; `default` for anything else (a thousand digits included)."""
+    return int(text) if text.isdigit() and len(text) <= 12 else default
 
 
 def loopback_host(header: str) -> bool:

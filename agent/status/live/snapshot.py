@@ -7,6 +7,7 @@ Every name here comes from etcd and is untrusted: the page renders it as text (p
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -41,16 +42,15 @@ class Snapshot:
 
 def snapshot_of(registry: Registry, keys: Mapping[str, KeyValue], leases: Mapping[int, LeaseInfo], revision: int,
                 version: int) -> Snapshot:
-    """The snapshot of `keys` (everything under the roots, as `registry` sorted them), with what etcd said of the
-    markers' `leases`."""
+    """The snapshot of what `registry` sorted, with what etcd said of the markers' `leases`; `keys` are the keys
+    read but the containers' fields (agent/status/live/mirror.py): the backends keys' values, the anomalies'
+    leases."""
     report = report_of(registry, leases, revision)
     owners, hosting = lease_owners(registry), container_hosts(registry)
     anomalies = [anomaly_row(item, host_of_key(registry.ec_root, item.key, keys, owners, hosting))
                  for item in report.anomalies]
-    per_host: dict[str, int] = {}
-    for item in anomalies:
-        per_host[item["host"]] = per_host.get(item["host"], 0) + 1
-    hosts = [host_row(registry, row, per_host.get(row.host, 0)) for row in report.hosts]
+    per_host = Counter(item["host"] for item in anomalies)
+    hosts = [host_row(registry, row, per_host[row.host]) for row in report.hosts]
     services = services_of(keys, registry, owners)
     rows = {HOSTS_TAB: tuple(hosts), SERVICES_TAB: tuple(services), ANOMALIES_TAB: tuple(anomalies)}
     return Snapshot(version, revision, rows, {tab: tuple(map(search_text, found)) for tab, found in rows.items()})
@@ -64,8 +64,8 @@ def lease_owners(registry: Registry) -> dict[int, str]:
 
 def host_row(registry: Registry, row: HostRow, anomalies: int) -> Row:
     containers = [{"name": item.name, "id": item.id} for item in containers_of(registry, escape_segment(row.host))]
-    return {**asdict(row), "lease": f"{row.lease:x}" if row.lease else "", "anomalies": anomalies,
-            "items": containers}
+    return {**vars(row), "lease": f"{row.lease:x}" if row.lease else "", "anomalies": anomalies,
+            "items": containers}  # vars: a HostRow holds plain values, asdict would copy each deeply
 
 
 def anomaly_row(item: Anomaly, host: str) -> Row:
@@ -118,11 +118,11 @@ def services_of(keys: Mapping[str, KeyValue], registry: Registry, owners: Mappin
 
 def add_traefik(service: Callable[[str], Row], parsed: TraefikKey, registry: Registry, key: str,
                 owners: Mapping[int, str]) -> None:
-    """A server's url to its service; a router's service key to the service it names (`s` or `s@etcd`), with
-    the router's rule."""
+    """A server's url (http) or address (tcp, udp) to its service; a router's service key to the service it
+    names (`s` or `s@etcd`), with the router's rule."""
     kv = registry.traefik[key]
-    if parsed.server is not None and parsed.rest[3:] == ("url",):
-        service(parsed.name)["servers"].append({"proto": parsed.proto, "server": parsed.server, "url": kv.value,
+    if parsed.server is not None and parsed.rest[3:] in (("url",), ("address",)):
+        service(parsed.name)["servers"].append({"proto": parsed.proto, "server": parsed.server, "at": kv.value,
                                                 "host": owners.get(kv.lease, "")})
     elif parsed.kind == ROUTERS and parsed.rest == ("service",):
         rule = registry.traefik.get(key.rsplit("/", 1)[0] + "/rule")
@@ -164,7 +164,4 @@ def page_of(snapshot: Snapshot, tab: str, search: str, page: int) -> dict[str, A
 
 
 def states_of(hosts: tuple[Row, ...]) -> dict[str, int]:
-    counts: dict[str, int] = {}
-    for row in hosts:
-        counts[row["state"]] = counts.get(row["state"], 0) + 1
-    return counts
+    return dict(Counter(row["state"] for row in hosts))
