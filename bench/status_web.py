@@ -16,16 +16,12 @@ import argparse
 import os
 import statistics
 import subprocess
-import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-import requests
-from selenium import webdriver
-from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
 
@@ -34,6 +30,7 @@ from bench.foreign import ForeignHost, load_hosts
 from bench.harness import publish
 from tests.support.agents import REPO
 from tests.support.servers import free_port, start_etcd
+from tests.support.statuspage import first_snapshot, headless_chromium, host_rows, serve_command, serve_environment
 
 HEADING = "## status --serve at fleet size (issue 25)"
 ROOT = "/sr-web"
@@ -56,12 +53,10 @@ def plant_extras(url: str, hosts: list[ForeignHost]) -> None:
 @contextmanager
 def serving(url: str, log: Path) -> Iterator[tuple[subprocess.Popen, str, float]]:
     port = free_port()
-    env = {**os.environ, "PYTHONPATH": str(REPO)}
-    command = [sys.executable, "-m", "agent", "status", "--serve", f"127.0.0.1:{port}", "--etcd-hosts",
-               url.removeprefix("http://"), "--etcd-dir", ROOT, "--backends-dir", ROOT + "-b", "--log-level", "debug"]
     began = time.monotonic()
     with open(log, "wb") as output:
-        process = subprocess.Popen(command, env=env, cwd=REPO, stdout=output, stderr=subprocess.STDOUT)
+        process = subprocess.Popen(serve_command(url, port, ROOT, "--log-level", "debug"), env=serve_environment(),
+                                   cwd=REPO, stdout=output, stderr=subprocess.STDOUT)
     page = f"http://127.0.0.1:{port}/"
     try:
         until(lambda: first_snapshot(page), 600)
@@ -69,13 +64,6 @@ def serving(url: str, log: Path) -> Iterator[tuple[subprocess.Popen, str, float]
     finally:
         process.terminate()
         process.wait(30)
-
-
-def first_snapshot(page: str) -> bool:
-    try:
-        return requests.get(page + "api/view", timeout=30).json()["version"] > 0
-    except (requests.RequestException, ValueError):
-        return False
 
 
 def until(probe: Callable[[], object], timeout: float, interval: float = 0.01) -> float:
@@ -86,14 +74,6 @@ def until(probe: Callable[[], object], timeout: float, interval: float = 0.01) -
             raise AssertionError(f"no answer within {timeout} s")
         time.sleep(interval)
     return time.monotonic() - began
-
-
-def browser() -> WebDriver:
-    options = webdriver.ChromeOptions()
-    for flag in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--window-size=1400,900"):
-        options.add_argument(flag)
-    options.binary_location = "/usr/bin/chromium"
-    return webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=options)
 
 
 def peak_mb(pid: int) -> float:
@@ -116,8 +96,7 @@ def changes_shown(driver: WebDriver, url: str, host: ForeignHost) -> list[float]
     registry = Registry(url)
     search = driver.find_element(By.ID, "search")
     search.send_keys(host.name)
-    until(lambda: driver.execute_script("return Array.from(document.querySelectorAll('tr.host'), r => r.dataset.host)")
-          == [host.name], 60)
+    until(lambda: list(host_rows(driver)) == [host.name], 60)
     seconds = []
     for round_number in range(ROUNDS):
         name = f"bench-new-{round_number}"
@@ -136,7 +115,7 @@ def snapshot_seconds(log: Path) -> list[float]:
 
 
 def measure(url: str, hosts: list[ForeignHost], screenshot: str | None, log: Path) -> list[str]:
-    driver = browser()
+    driver = headless_chromium()
     try:
         with serving(url, log) as (process, page, ready):
             cold = first_paint(driver, page)

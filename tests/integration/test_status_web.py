@@ -6,11 +6,9 @@ search narrows the rows. Bound to loopback, it refuses a request naming another 
 
 from __future__ import annotations
 
-import os
 import signal
 import socket
 import subprocess
-import sys
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -18,14 +16,13 @@ from pathlib import Path
 
 import pytest
 import requests
-from selenium import webdriver
-from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
 
 from tests.support.agents import REPO
 from tests.support.etcdclient import EtcdClient
 from tests.support.servers import EtcdMember, free_port
+from tests.support.statuspage import first_snapshot, headless_chromium, host_rows, serve_command, serve_environment
 from tests.support.waiting import wait_until
 
 HOSTILE = '<img src=x onerror="window.pwned=1"><svg onload="window.pwned=2">'  # no /: one key segment
@@ -34,11 +31,7 @@ PAGE_LATENCY = 1.0  # seconds from etcd to the page (issue 25)
 
 @pytest.fixture
 def browser() -> Iterator[WebDriver]:
-    options = webdriver.ChromeOptions()
-    for flag in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--window-size=1400,900"):
-        options.add_argument(flag)
-    options.binary_location = "/usr/bin/chromium"
-    driver = webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=options)
+    driver = headless_chromium()
     try:
         yield driver
     finally:
@@ -53,15 +46,12 @@ def pages(tmp_path: Path, root: str) -> Iterator[Callable[[str], str]]:
 
     def start(etcd_url: str) -> str:
         port = free_port()
-        env = {key: value for key, value in os.environ.items() if not key.startswith(("EC_", "ETCD_", "HOST_IP"))}
-        env["PYTHONPATH"] = str(REPO)
-        command = [sys.executable, "-m", "agent", "status", "--serve", f"127.0.0.1:{port}", "--etcd-hosts",
-                   etcd_url.replace("http://", ""), "--etcd-dir", root, "--backends-dir", root + "-b",
-                   "--traefik-root", root.strip("/") + "-t"]
+        command = serve_command(etcd_url, port, root, "--traefik-root", root.strip("/") + "-t")
         with open(tmp_path / f"serve-{len(started)}.log", "wb") as log:
-            started.append(subprocess.Popen(command, cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT))
+            started.append(subprocess.Popen(command, cwd=REPO, env=serve_environment(), stdout=log,
+                                            stderr=subprocess.STDOUT))
         url = f"http://127.0.0.1:{port}/"
-        wait_until(lambda: answers(url + "api/view"), timeout=20, what="status --serve answering")
+        wait_until(lambda: first_snapshot(url), timeout=20, what="status --serve answering")
         return url
 
     try:
@@ -82,21 +72,8 @@ def web(pages: Callable[[str], str], etcd_server: EtcdMember) -> str:
     return pages(etcd_server.url)
 
 
-def answers(url: str) -> bool:
-    try:
-        return requests.get(url, timeout=2).json()["version"] > 0
-    except (requests.RequestException, ValueError):
-        return False
-
-
 def rows_text(driver: WebDriver) -> str:
     return driver.find_element(By.ID, "rows").text
-
-
-def host_rows(driver: WebDriver) -> dict[str, str]:
-    """Each host row's host and classes, read in one script (the page redraws its rows as etcd changes)."""
-    return driver.execute_script("return Object.fromEntries(Array.from(document.querySelectorAll('tr.host'), "
-                                 "r => [r.dataset.host, r.className]))")
 
 
 def anomaly_kinds(driver: WebDriver) -> set[str]:
@@ -192,9 +169,8 @@ def test_a_taken_address_is_one_line_and_exit_1(etcd_server):
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         port = taken.getsockname()[1]
-        done = subprocess.run([sys.executable, "-m", "agent", "status", "--serve", f"127.0.0.1:{port}",
-                               "--etcd-hosts", etcd_server.url.replace("http://", "")], cwd=REPO, capture_output=True,
-                              text=True, timeout=30, env={**os.environ, "PYTHONPATH": str(REPO)})
+        done = subprocess.run(serve_command(etcd_server.url, port, "/registry"), cwd=REPO, capture_output=True,
+                              text=True, timeout=30, env=serve_environment())
     assert done.returncode == 1
     assert done.stderr.splitlines() == [f"service-registrator status: cannot listen on 127.0.0.1:{port}: "
                                         "Address already in use"], done.stderr
