@@ -11,4 +11,6 @@ def escape_segment(text: str) -> str:
 
 
 def unescape_segment(segment: str) -> str:
+    if "%" not in segment:  # nearly every segment: no escape to undo (status reads tens of thousands)
+        return segment
     return _ESCAPED.sub(lambda match: _UNESCAPE[match.group(0)], segment)

@@ -171,6 +171,20 @@ class Registry:
         for key, cid in unleased.items():
             self.unleased[key] = CONTAINERS + "/" + cid
 
+    def add_host_keys(self, counts: Mapping[str, int], listed: Mapping[str, int],
+                      indexes: Mapping[str, Mapping[str, str]], unleased: Mapping[str, str], count: int) -> None:
+        """`count` keys under `P/hosts/H/` and `P/H/`, as a caller summed them up (agent/status/live/mirror.py):
+        each host's keys and listed entries, its index entries (key -> I), the keys on no lease (key -> H); as
+        `add` of each would."""
+        self.read += count
+        for segment, number in counts.items():
+            self.host_keys[segment] = self.host_keys.get(segment, 0) + number
+        for segment, number in listed.items():
+            self.listed[segment] = self.listed.get(segment, 0) + number
+        for segment, entries in indexes.items():
+            self.indexes.setdefault(segment, {}).update(entries)
+        self.unleased.update(unleased)
+
     def _add_ec(self, kv: KeyValue, ec_key: EcKey) -> None:
         if ec_key.folder == AGENTS:
             self.markers[ec_key.segment] = kv

@@ -39,8 +39,9 @@ def mirrored(kvs: list[KeyValue]) -> Mirror:
 
 def registry_of(mirror: Mirror) -> Registry:
     registry = Registry.of(EC, B, T, mirror.values())
-    bulk = mirror.containers
+    bulk, hosts = mirror.containers, mirror.host_keys
     registry.add_containers(bulk.counts, bulk.hosts, bulk.unleased, len(bulk.keys))
+    registry.add_host_keys(hosts.counts, hosts.listed, hosts.indexes, hosts.unleased, len(hosts.keys))
     return registry
 
 
@@ -52,12 +53,14 @@ def snapshot(kvs: list[KeyValue]) -> Snapshot:
 # -- the mirror --------------------------------------------------------------------------------------------
 
 
+ODD_HOST_KEYS = [kv(f"{EC}/hosts/host-a/deeper/key", "x", LEASE_A), kv(f"{EC}/host-q/only-second", MISSING),
+                 kv(f"{EC}/hosts/host-q/listed", MISSING)]
+
+
 @pytest.mark.parametrize("kvs", [fleet(), [*fleet(), kv(f"{EC}/containers/{MISSING}/id", MISSING)],
-                                 [*fleet(), *container("host-q", MISSING, "q", 0)]])
-def test_the_mirror_sums_the_containers_keys_up_as_the_registry_would_add_them(kvs):
-    summed, whole = registry_of(mirrored(kvs)), Registry.of(EC, B, T, kvs)
-    assert (summed.containers, summed.hosted, summed.unleased, summed.read) == \
-           (whole.containers, whole.hosted, whole.unleased, whole.read)
+                                 [*fleet(), *container("host-q", MISSING, "q", 0)], [*fleet(), *ODD_HOST_KEYS]])
+def test_the_mirror_sums_keys_up_as_the_registry_would_add_them(kvs):
+    assert registry_of(mirrored(kvs)) == Registry.of(EC, B, T, kvs)
     assert len(mirrored(kvs)) == len(kvs)
 
 
@@ -66,8 +69,11 @@ def test_watch_events_put_change_and_delete_keys_and_the_containers_sum():
     added = container("host-a", MISSING, "new", LEASE_A)
     mirror.apply(event(item) for item in added)
     assert MISSING in mirror.containers.counts and mirror.containers.hosts[MISSING] == "host-a"
-    assert f"{EC}/hosts/host-a/new" in mirror.by_key
-    mirror.apply(event(item, deleted=True) for item in added)
+    assert f"{EC}/hosts/host-a/new" in mirror.host_keys.keys and mirror.host_keys.listed["host-a"] == 2
+    mirror.apply(event(item, deleted=True) for item in [*added, *added])  # a delete of a gone key changes nothing
+    assert registry_of(mirror) == registry_of(mirrored(fleet()))
+    mirror.apply(event(item) for item in ODD_HOST_KEYS)
+    mirror.apply(event(item, deleted=True) for item in ODD_HOST_KEYS)
     assert registry_of(mirror) == registry_of(mirrored(fleet()))
     assert mirror.revision == 43
 

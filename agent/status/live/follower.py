@@ -150,8 +150,9 @@ class LiveRegistry:
         started = self._clock()
         config = self._config
         registry = Registry.of(config.etcd_dir, config.backends_dir, config.traefik_root, self.mirror.values())
-        bulk = self.mirror.containers
+        bulk, hosts = self.mirror.containers, self.mirror.host_keys
         registry.add_containers(bulk.counts, bulk.hosts, bulk.unleased, len(bulk.keys))
+        registry.add_host_keys(hosts.counts, hosts.listed, hosts.indexes, hosts.unleased, len(hosts.keys))
         wanted = marker_leases(registry.markers.values())
         if every_lease:
             self._leases_asked = started  # failed or not: asked again REFRESH seconds later

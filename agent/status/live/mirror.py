@@ -1,18 +1,20 @@
 """The keys under the roots the web view follows, kept true by the watch: what was read at one revision, then
 every event after it, deletes included. Pure.
 
-Nine in ten keys of a registry are a container's `P/containers/I/<field>`, of which the model needs only what
-`Registry` sums up (which containers have keys, the host each names, those on no lease): those are kept as that
-sum (`Containers`), updated key by key, so that a new snapshot never walks them again."""
+Nine in ten keys of a registry are a container's `P/containers/I/<field>`, and most of the rest the host indexes
+`P/hosts/H/<name>` and `P/H/<name>`. Of both the model needs only what `Registry` sums up (which containers have
+keys, the host each names; each host's keys, listed containers and index; those on no lease): they are kept as
+those sums (`Containers`, `HostKeys`), updated key by key, so that a new snapshot never walks them again."""
 
 from __future__ import annotations
 
 import sys
+from collections import Counter
 from collections.abc import Iterable, Mapping, ValuesView
 from dataclasses import dataclass, field
 
 from agent.core.kv import KeyValue, WatchEvent
-from agent.layouts.ec import CONTAINERS
+from agent.layouts.ec import CONTAINERS, HOSTS, EcKey, parse_key
 
 HOST_FIELD = "host"
 
@@ -51,16 +53,61 @@ class Containers:
             self.hosts.pop(cid, None)
 
 
+@dataclass
+class HostKeys:
+    """What the keys under `P/hosts/H/` and `P/H/` hold for the model: what each key is, each host's count of
+    keys and of entries `P/hosts/H/<name>`, its index entries (both folders: key -> I), and the keys on no lease
+    (key -> H)."""
+
+    keys: dict[str, EcKey] = field(default_factory=dict)
+    counts: Counter[str] = field(default_factory=Counter)
+    listed: Counter[str] = field(default_factory=Counter)
+    indexes: dict[str, dict[str, str]] = field(default_factory=dict)
+    unleased: dict[str, str] = field(default_factory=dict)
+
+    def put(self, kv: KeyValue, ec_key: EcKey) -> None:
+        segment = ec_key.segment
+        if kv.key not in self.keys:
+            self.keys[kv.key] = ec_key
+            self.counts[segment] += 1
+            self.listed[segment] += ec_key.index_entry and ec_key.folder == HOSTS
+        if ec_key.index_entry:
+            self.indexes.setdefault(segment, {})[kv.key] = kv.value
+        if kv.lease:
+            self.unleased.pop(kv.key, None)
+        else:
+            self.unleased[kv.key] = segment
+
+    def delete(self, key: str) -> None:
+        ec_key = self.keys.pop(key, None)
+        if ec_key is None:
+            return
+        segment = ec_key.segment
+        self.counts[segment] -= 1
+        self.listed[segment] -= ec_key.index_entry and ec_key.folder == HOSTS
+        for counter in (self.counts, self.listed):
+            if not counter[segment]:
+                del counter[segment]
+        if ec_key.index_entry:
+            entries = self.indexes[segment]
+            del entries[key]
+            if not entries:
+                del self.indexes[segment]
+        self.unleased.pop(key, None)
+
+
 class Mirror:
     def __init__(self, ec_root: str) -> None:
         self._prefix = f"{ec_root}/{CONTAINERS}/"
+        self._root = ec_root
         self._keys: dict[str, KeyValue] = {}
         self.containers = Containers()
+        self.host_keys = HostKeys()
         self.revision = 0
 
     def reset(self) -> None:
         """Forget every key: a full read follows (the start, or after the watch fell behind compaction)."""
-        self._keys, self.containers, self.revision = {}, Containers(), 0
+        self._keys, self.containers, self.host_keys, self.revision = {}, Containers(), HostKeys(), 0
 
     def add(self, kvs: Iterable[KeyValue]) -> None:
         """Keys read (a page of the full read: the reader sets `revision` once it is whole)."""
@@ -79,6 +126,8 @@ class Mirror:
         cid, rest = self._container_field(kv.key)
         if rest:
             self.containers.put(kv.key, cid, rest, kv)
+        elif (ec_key := self._host_key(kv.key)) is not None:
+            self.host_keys.put(kv, ec_key)
         else:
             self._keys[kv.key] = kv
 
@@ -86,8 +135,15 @@ class Mirror:
         cid, rest = self._container_field(key)
         if rest:
             self.containers.delete(key, rest)
+        elif key in self.host_keys.keys:
+            self.host_keys.delete(key)
         else:
             self._keys.pop(key, None)
+
+    def _host_key(self, key: str) -> EcKey | None:
+        """What a key under `P/hosts/H/` or `P/H/` is; None for any other key."""
+        ec_key = parse_key(self._root, key)
+        return ec_key if ec_key is not None and ec_key.folder in (HOSTS, "") else None
 
     def _container_field(self, key: str) -> tuple[str, str]:
         """(I, <field…>) of a key `P/containers/I/<field…>`; ("", "") for any other key."""
@@ -98,11 +154,11 @@ class Mirror:
 
     @property
     def by_key(self) -> Mapping[str, KeyValue]:
-        """Every key but those summed up in `containers`."""
+        """Every key but those summed up in `containers` and `host_keys`."""
         return self._keys
 
     def values(self) -> ValuesView[KeyValue]:
         return self._keys.values()
 
     def __len__(self) -> int:
-        return len(self._keys) + len(self.containers.keys)
+        return len(self._keys) + len(self.containers.keys) + len(self.host_keys.keys)

@@ -131,8 +131,13 @@ def add_traefik(service: Callable[[str], Row], parsed: TraefikKey, registry: Reg
 
 
 def search_text(row: Row) -> str:
-    """What a search matches in a row: every string in it, lower case."""
-    found: list[str] = []
+    """What a search matches in a row: every string in it, lower case (a host row's containers read by their
+    fields: there are thousands of them at fleet size)."""
+    if "items" in row:
+        found = [value for value in row.values() if isinstance(value, str)]
+        found += [text for item in row["items"] for text in (item["name"], item["id"])]
+        return "\n".join(found).lower()
+    found = []
 
     def walk(value: Any) -> None:
         if isinstance(value, str):
