@@ -38,11 +38,7 @@ def mirrored(kvs: list[KeyValue]) -> Mirror:
 
 
 def registry_of(mirror: Mirror) -> Registry:
-    registry = Registry.of(EC, B, T, mirror.values())
-    bulk, hosts = mirror.containers, mirror.host_keys
-    registry.add_containers(bulk.counts, bulk.hosts, bulk.unleased, len(bulk.keys))
-    registry.add_host_keys(hosts.counts, hosts.listed, hosts.indexes, hosts.unleased, len(hosts.keys))
-    return registry
+    return mirror.registry(B, T)
 
 
 def snapshot(kvs: list[KeyValue]) -> Snapshot:

@@ -25,7 +25,6 @@ from agent.runtime.keywatcher import KeyWatcher
 from agent.status.live.mirror import Mirror
 from agent.status.live.snapshot import Snapshot, snapshot_of
 from agent.status.read import Range, paged, ranges
-from agent.status.registry import Registry
 from agent.status.report import marker_leases
 from agent.status.settings import StatusConfig
 
@@ -97,7 +96,8 @@ class LiveRegistry:
         self._stop_watchers()
         self.read_keys, revision = 0, 0
         self.mirror.reset()  # the snapshot shown stays until the new read is whole
-        for page, at in paged(self._etcd, live_ranges(self._config), self._config.page_size):
+        followed = live_ranges(self._config)
+        for page, at in paged(self._etcd, followed, self._config.page_size):
             self.mirror.add(page)
             self.read_keys, revision = len(self.mirror), at
         self.mirror.revision = revision
@@ -105,7 +105,7 @@ class LiveRegistry:
         self._publish(every_lease=True)
         log.info("read %d keys at revision %d in %.1fs; following them", len(self.mirror), revision,
                  self._clock() - started)
-        for where in live_ranges(self._config):
+        for where in followed:
             watcher = KeyWatcher(self._etcd, where.prefix, self._inbox.put, revision + 1)
             self._watchers.append(gevent.spawn(watcher.run))
             self._watching.append(watcher)
@@ -149,10 +149,7 @@ class LiveRegistry:
         page) or those not known yet."""
         started = self._clock()
         config = self._config
-        registry = Registry.of(config.etcd_dir, config.backends_dir, config.traefik_root, self.mirror.values())
-        bulk, hosts = self.mirror.containers, self.mirror.host_keys
-        registry.add_containers(bulk.counts, bulk.hosts, bulk.unleased, len(bulk.keys))
-        registry.add_host_keys(hosts.counts, hosts.listed, hosts.indexes, hosts.unleased, len(hosts.keys))
+        registry = self.mirror.registry(config.backends_dir, config.traefik_root)
         wanted = marker_leases(registry.markers.values())
         if every_lease:
             self._leases_asked = started  # failed or not: asked again REFRESH seconds later

@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import sys
 from collections import Counter
-from collections.abc import Iterable, Mapping, ValuesView
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 from agent.core.kv import KeyValue, WatchEvent
 from agent.layouts.ec import CONTAINERS, HOSTS, EcKey, parse_key
+from agent.status.registry import Registry
 
 HOST_FIELD = "host"
 
@@ -152,13 +153,18 @@ class Mirror:
         cid, _, rest = key[len(self._prefix):].partition("/")
         return (cid, rest) if rest else ("", "")
 
+    def registry(self, backends_root: str, traefik_root: str) -> Registry:
+        """The `Registry` of every key held: those kept whole added one by one, the summed ones as their sums."""
+        registry = Registry.of(self._root, backends_root, traefik_root, self._keys.values())
+        bulk, hosts = self.containers, self.host_keys
+        registry.add_containers(bulk.counts, bulk.hosts, bulk.unleased, len(bulk.keys))
+        registry.add_host_keys(hosts.counts, hosts.listed, hosts.indexes, hosts.unleased, len(hosts.keys))
+        return registry
+
     @property
     def by_key(self) -> Mapping[str, KeyValue]:
         """Every key but those summed up in `containers` and `host_keys`."""
         return self._keys
-
-    def values(self) -> ValuesView[KeyValue]:
-        return self._keys.values()
 
     def __len__(self) -> int:
         return len(self._keys) + len(self.containers.keys) + len(self.host_keys.keys)

@@ -73,7 +73,8 @@ class WebView:
         def first(name: str, default: str) -> str:
             return (query.get(name) or [default])[0]
 
-        tab = first("tab", HOSTS_TAB) if first("tab", HOSTS_TAB) in TABS else HOSTS_TAB
+        asked = first("tab", HOSTS_TAB)
+        tab = asked if asked in TABS else HOSTS_TAB
         after, page = number(first("after", "0"), 0), number(first("page", "1"), 1)
         snapshot = self._live.wait_newer(after, LONG_POLL if self._live.snapshot.version else 1.0)  # reading: news
         document = {**page_of(snapshot, tab, first("q", "")[:200], page), "reading": self._live.read_keys,
